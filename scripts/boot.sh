@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# boot.sh --kernel LABEL [--shell] [--timeout S] [--out DIR] [TEST...]
+# Boot kernel LABEL under QEMU (TCG, an EPYC CPU with SVM and NPT), load kvm,
+# kvm_amd and vmmu, and run the given selftests (binary or binary:test).
+# Without --shell, DIR receives console.log (the kernel's console) and
+# output.log (test output, then the kernel log); QEMU is killed after S
+# seconds.  With --shell, the console is this terminal.
+# The module and selftests must be built: scripts/check.sh does both.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+label=6.1 shell=0 timeout=900 out=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) label=$2; shift 2 ;;
+	--shell) shell=1; shift ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--) shift; break ;;
+	-*) die "unknown option $1" ;;
+	*) break ;;
+	esac
+done
+rel=$(kernel_release "$label")
+out=${out:-$RESULTS/$label}
+mkdir -p "$out"
+
+initrd=$out/initrd.gz
+"$TOP/scripts/mkinitramfs.sh" "$label" "$([ $shell = 1 ] && echo shell || echo check)" \
+	"$initrd" "$@"
+
+qemu=(qemu-system-x86_64 -accel tcg,thread=multi -machine q35
+	-cpu EPYC,+svm,+npt -smp 2 -m 2048 -no-reboot -display none
+	-kernel "$(kernel_root "$label")/boot/vmlinuz-$rel" -initrd "$initrd"
+	-append "console=ttyS0,115200 panic=-1 panic_on_warn=1 oops=panic")
+
+if [ $shell = 1 ]; then
+	exec "${qemu[@]}" -serial mon:stdio -serial "file:$out/output.log"
+fi
+
+rm -f "$out/console.log" "$out/output.log"
+# QEMU's own complaints (CPUID bits TCG lacks) go to qemu.log.
+timeout --kill-after=10 "$timeout" "${qemu[@]}" -monitor none \
+	-serial "file:$out/console.log" -serial "file:$out/output.log" \
+	> "$out/qemu.log" 2>&1 || echo "qemu exit status $?" >> "$out/qemu.log"

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The whole test suite (make check).  Lanes, in order:
+#   deps   install packages, fetch kernels (scripts/deps.sh)
+#   build  selftests (64- and 32-bit), the ABI layout check, and vmmu.ko for
+#          every kernel with W=1: any compiler warning fails
+#   lint   checkpatch.pl --strict on module/ and uapi/, sparse (C=2) per kernel
+#   dkms   dkms add/build/install/remove per kernel, for real
+#   boot   boot every kernel under QEMU with kvm_amd and vmmu loaded, run the
+#          selftests, scan the kernel log for warnings
+# Options:
+#   --kernel LABEL   only this kernel (see scripts/kernels.list)
+#   --test T         only these tests in the boot lane: binary or binary:test,
+#                    space separated (default: every selftest binary)
+#   --only LANES     only these lanes, comma separated (deps always runs)
+# Results go to results/; the last line printed is "N passed, N failed".
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+only_kernel= tests= lanes=build,lint,dkms,boot
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) only_kernel=$2; shift 2 ;;
+	--test) tests=$2; shift 2 ;;
+	--only) lanes=$2; shift 2 ;;
+	*) die "unknown argument '$1' (see the top of $0)" ;;
+	esac
+done
+want() { [[ ,$lanes, == *,$1,* ]]; }
+
+"$TOP/scripts/deps.sh" || die "installing dependencies failed"
+labels=$(kernel_labels "$only_kernel")
+[ -n "$labels" ] || die "no kernel '$only_kernel' in scripts/kernels.list"
+
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+SUMMARY=$RESULTS/summary.txt
+: > "$SUMMARY"
+npass=0 nfail=0
+failures=()
+
+# pass NAME / fail NAME [LOG]: record one result; on failure show the log.
+pass() { npass=$((npass + 1)); echo "PASS $1" >> "$SUMMARY"; echo "  ok   $1"; }
+fail() {
+	nfail=$((nfail + 1)) failures+=("$1")
+	echo "FAIL $1" >> "$SUMMARY"
+	echo "  FAIL $1"
+	if [ -n "${2:-}" ] && [ -s "$2" ]; then
+		echo "  ---- $2 (last 40 lines)"
+		tail -n 40 "$2" | sed 's/^/  | /'
+		echo "  ----"
+	fi
+}
+# run NAME LOG CMD...: run CMD with output to LOG, record the result.
+run() {
+	local name=$1 log=$2
+	shift 2
+	if "$@" > "$log" 2>&1; then pass "$name"; else fail "$name" "$log"; fi
+}
+
+# --- build ---------------------------------------------------------------
+build_module() {
+	local label=$1 dir log=$2
+	dir=$(module_build "$label")
+	stage_sources "$dir"
+	make -C "$(kernel_headers "$label")" M="$dir" W=1 modules > "$log" 2>&1 || return 1
+	# W=1 builds must be warning-free; sparse output is checked by lint.
+	! grep -E 'warning:|error:' "$log"
+}
+
+if want build || want boot; then
+	say "build: selftests and ABI layout"
+	mkdir -p "$RESULTS/build"
+	ksft=$(ksrc_dir)/tools/testing/selftests
+	run "build/selftests" "$RESULTS/build/selftests.log" \
+		make -C "$TOP/selftests" KSFT_DIR="$ksft" M32=1
+	for l in $labels; do
+		say "build: vmmu.ko for $l ($(kernel_release "$l")), W=1"
+		run "build/module-$l" "$RESULTS/build/module-$l.log" build_module "$l" \
+			"$RESULTS/build/module-$l.log.tmp"
+		cat "$RESULTS/build/module-$l.log.tmp" >> "$RESULTS/build/module-$l.log"
+		rm -f "$RESULTS/build/module-$l.log.tmp"
+	done
+fi
+
+# --- lint ----------------------------------------------------------------
+checkpatch() {
+	local files
+	files=$(source_files | grep -E '^(module|uapi)/.*\.[ch]$')
+	(cd "$TOP" && perl "$(ksrc_dir)/scripts/checkpatch.pl" --strict --no-tree \
+		--quiet --show-types -f $files)
+}
+
+sparse() {
+	local label=$1 dir
+	dir=$CACHE/sparse/$(kernel_release "$label")
+	stage_sources "$dir"
+	make -C "$(kernel_headers "$label")" M="$dir" C=2 CHECK=sparse modules 2>&1 |
+		tee /dev/stderr | grep -E "^$dir/.*: (warning|error):" >&2 && return 1
+	return 0
+}
+
+if want lint; then
+	say "lint: checkpatch --strict, sparse"
+	mkdir -p "$RESULTS/lint"
+	run "lint/checkpatch" "$RESULTS/lint/checkpatch.log" checkpatch
+	for l in $labels; do
+		run "lint/sparse-$l" "$RESULTS/lint/sparse-$l.log" sparse "$l"
+	done
+fi
+
+# --- dkms ----------------------------------------------------------------
+if want dkms; then
+	mkdir -p "$RESULTS/dkms"
+	for l in $labels; do
+		say "dkms: add, build, install, remove for $l"
+		run "dkms/$l" "$RESULTS/dkms/$l.log" \
+			"$TOP/scripts/dkms.sh" test "$(kernel_release "$l")"
+	done
+fi
+
+# --- boot ----------------------------------------------------------------
+BAD_KLOG='WARNING:|BUG:|Oops|general protection|possible circular locking|KASAN|UBSAN|RCU stall|detected stall|hung task|blocked for more than|refcount_t'
+
+# The kernel log of a boot: the console, then the dmesg the guest dumped.
+klog_problems() {
+	local dir=$1
+	{ cat "$dir/console.log"; sed -n '/^### DMESG/,/^### DONE/p' "$dir/output.log"; } |
+		tr -d '\r' | grep -E "$BAD_KLOG" | grep -v -E -f <(grep -v -e '^#' -e '^$' \
+			"$TOP/scripts/klog-allow.txt") | sort -u
+}
+
+# Results of one boot, from the markers and TAP lines in output.log.
+parse_boot() {
+	local label=$1 dir=$2 bin= line name rc
+	local -A ended=()
+
+	if ! grep -q '^### LOADED' "$dir/output.log"; then
+		fail "$label/modules-load" "$dir/output.log"
+	else
+		pass "$label/modules-load"
+	fi
+	while IFS= read -r line; do
+		case $line in
+		"### BEGIN "*) bin=${line#\#\#\# BEGIN } ; bad=0 ;;
+		"### END "*)
+			rc=${line##*rc=}
+			ended[$bin]=1
+			# A crash or exit(1) outside any test is a failure too.
+			if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
+				fail "$label/$bin (exit status $rc)"
+			fi
+			bin= ;;
+		"ok "*"# SKIP"*)
+			name=${line#ok * }
+			bad=1
+			fail "$label/$bin/${name%% # SKIP*} (skipped: ${line##*# SKIP})" ;;
+		"ok "*)
+			[ -n "$bin" ] || continue
+			name=${line#ok }
+			pass "$label/$bin/${name#* }" ;;
+		"not ok "*)
+			[ -n "$bin" ] || continue
+			name=${line#not ok }
+			name=${name#* }
+			bad=1
+			fail "$label/$bin/$name"
+			echo "  ---- output of $name"
+			awk -v t="$name" '$0 ~ "#  RUN +" t " " {p=1} p {print "  | " $0} /^not ok / && p {exit}' \
+				"$dir/output.log"
+			echo "  ----" ;;
+		esac
+	done < <(tr -d '\r' < "$dir/output.log")
+	[ -n "$bin" ] && fail "$label/$bin (did not finish)"
+	[ ${#ended[@]} -gt 0 ] || fail "$label/tests-ran (no selftest ran)" "$dir/output.log"
+
+	if grep -q '^### DONE' "$dir/output.log"; then
+		pass "$label/boot-completes"
+	else
+		fail "$label/boot-completes (no DONE marker: crash, panic or timeout)"
+		echo "  ---- console (last 60 lines)"
+		tail -n 60 "$dir/console.log" | sed 's/^/  | /'
+		echo "  ----"
+	fi
+
+	local problems
+	problems=$(klog_problems "$dir")
+	if [ -z "$problems" ]; then
+		pass "$label/kernel-log-clean"
+	else
+		fail "$label/kernel-log-clean"
+		echo "  ---- kernel log lines that fail the run (full log: $dir/console.log)"
+		echo "$problems" | sed 's/^/  | /'
+		echo "  ---- where the first one appears, and what followed"
+		tr -d '\r' < "$dir/console.log" | grep -F -A 30 -- "$(echo "$problems" | head -n 1)" |
+			sed 's/^/  | /'
+		echo "  ----"
+	fi
+}
+
+if want boot; then
+	run_order=$(make -s -C "$TOP/selftests" list)
+	for l in $labels; do
+		say "boot: $l ($(kernel_release "$l")) under QEMU: ${tests:-$run_order}"
+		start=$SECONDS
+		"$TOP/scripts/boot.sh" --kernel "$l" --out "$RESULTS/$l" --timeout 900 \
+			${tests:-$run_order} || fail "$l/boot-script"
+		say "boot: $l finished in $((SECONDS - start)) s"
+		parse_boot "$l" "$RESULTS/$l"
+	done
+fi
+
+# --- summary -------------------------------------------------------------
+echo
+echo "Summary (results in $RESULTS):"
+for l in $labels; do
+	p=$(grep -c "^PASS $l/" "$SUMMARY") f=$(grep -c "^FAIL $l/" "$SUMMARY")
+	echo "  kernel $l ($(kernel_release "$l")): $p passed, $f failed"
+done
+p=$(grep -c -E '^PASS (build|lint|dkms)/' "$SUMMARY") f=$(grep -c -E '^FAIL (build|lint|dkms)/' "$SUMMARY")
+echo "  host (build, lint, dkms): $p passed, $f failed"
+for f in "${failures[@]}"; do echo "  failed: $f"; done
+echo "$npass passed, $nfail failed"
+[ "$nfail" = 0 ]

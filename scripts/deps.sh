@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Install what building and testing vmmu needs, from Debian's archive, and
+# fetch the test kernels into .cache/kernels (dpkg -x, not installed).
+# Idempotent: a second run with everything present touches nothing.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+PKGS=(
+	make gcc gcc-multilib perl cpio xz-utils kmod
+	qemu-system-x86 busybox-static dkms sparse "$KSRC_PKG"
+)
+while read -r _ meta; do PKGS+=("$meta"); done < <(grep -v '^#' "$TOP/scripts/kernels.list")
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"
+	elif command -v sudo >/dev/null; then sudo "$@"
+	else die "need root to run: $*"; fi
+}
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	say "installing: ${missing[*]}"
+	as_root apt-get update -qq
+	# The 6.12 headers depend on the 6.12 image package; INITRD=No spares
+	# generating an initramfs for a kernel this machine never boots.
+	as_root env DEBIAN_FRONTEND=noninteractive INITRD=No \
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The kselftest harness header and checkpatch.pl (+ its data files).
+ksrc=$(ksrc_dir)
+if [ ! -f "$ksrc/scripts/checkpatch.pl" ]; then
+	say "extracting kselftest harness and checkpatch from $KSRC_PKG"
+	tmp=$ksrc.tmp
+	rm -rf "$tmp" && mkdir -p "$tmp"
+	top=linux-source-${KSRC_PKG#linux-source-}
+	tar -xJf "/usr/src/$top.tar.xz" -C "$tmp" --strip-components=1 \
+		"$top/tools/testing/selftests/kselftest_harness.h" \
+		"$top/tools/testing/selftests/kselftest.h" \
+		"$top/scripts/checkpatch.pl" "$top/scripts/spelling.txt" \
+		"$top/scripts/const_structs.checkpatch"
+	mv "$tmp" "$ksrc"
+fi
+
+# Kernel images and modules for the emulated machines.
+for label in $(kernel_labels); do
+	rel=$(kernel_release "$label")
+	dir=$CACHE/kernels/$rel
+	[ -f "$dir/root/boot/vmlinuz-$rel" ] && continue
+	say "fetching kernel $rel ($label)"
+	rm -rf "$dir" && mkdir -p "$dir/root"
+	(cd "$dir" && apt-get download -qq -o APT::Sandbox::User="$(id -un)" "linux-image-$rel" >/dev/null)
+	dpkg -x "$dir"/linux-image-"$rel"_*.deb "$dir/root"
+	[ -f "$dir/root/boot/vmlinuz-$rel" ] || die "no kernel image in linux-image-$rel"
+	# The package's modules.dep is made at install time: make it here.
+	depmod -b "$dir/root" "$rel"
+done

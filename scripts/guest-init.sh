@@ -1,0 +1,57 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# /init of the emulated machine.  The kernel log goes to ttyS0 (console);
+# test output, markers and the final dmesg go to ttyS1, which the host reads.
+# /harness.conf (written by mkinitramfs.sh) sets MODE, TESTS, KVM_MODULES,
+# VMMU_KO and KVM_VENDOR_KO.
+
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+. /harness.conf
+export VMMU_KO KVM_VENDOR_KO PATH=/bin:/selftests
+
+OUT=/dev/ttyS1
+mark() { echo "### $*" > $OUT; }
+finish() {
+	mark DMESG
+	dmesg > $OUT
+	mark DONE
+	sleep 1		# let the UART drain before the machine goes away
+	poweroff -f
+}
+
+# Report hung tasks well inside the host's boot timeout.
+[ -w /proc/sys/kernel/hung_task_timeout_secs ] &&
+	echo 60 > /proc/sys/kernel/hung_task_timeout_secs
+
+mark "BOOT $(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
+for m in $KVM_MODULES $VMMU_KO; do
+	if ! out=$(insmod "$m" 2>&1); then
+		mark "LOADFAIL $m: $out"
+		finish
+	fi
+done
+mark "LOADED $(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
+
+if [ "$MODE" = shell ]; then
+	echo "vmmu test machine: kvm and vmmu are loaded; tests are in /selftests."
+	echo "Exit the shell to power off."
+	setsid cttyhack sh -l
+	poweroff -f
+fi
+
+for t in $TESTS; do
+	bin=${t%%:*}
+	set --
+	[ "$bin" != "$t" ] && set -- -t "${t#*:}"
+	mark "BEGIN $bin"
+	/selftests/"$bin" "$@" > $OUT 2>&1
+	mark "END $bin rc=$?"
+done
+finish

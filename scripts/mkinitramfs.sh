@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# mkinitramfs.sh LABEL MODE OUTPUT [TEST...]
+# Pack a busybox initramfs for kernel LABEL with that kernel's kvm, its
+# vendor module and their dependencies (from modules.dep), vmmu.ko as built
+# for it, and the static selftests.  MODE is "check" or "shell".
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+label=$1 mode=$2 output=$3
+shift 3
+rel=$(kernel_release "$label")
+kroot=$(kernel_root "$label")/lib/modules/$rel
+vmmu_ko=$(module_build "$label")/module/vmmu.ko
+vendor=kvm-amd		# QEMU emulates SVM; the Bochs lane will use kvm-intel
+
+[ -f "$kroot/modules.dep" ] || die "kernel $rel not fetched: run scripts/deps.sh"
+[ -f "$vmmu_ko" ] || die "vmmu.ko not built for $rel"
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,selftests,lib/modules/"$rel"/extra}
+cp /bin/busybox "$root/bin/busybox"
+cp "$TOP/scripts/guest-init.sh" "$root/init"
+cp "$TOP"/selftests/build/*_test* "$root/selftests/"
+cp "$vmmu_ko" "$root/lib/modules/$rel/extra/vmmu.ko"
+
+# The vendor module's dependencies, listed in modules.dep so that each may
+# depend on those after it: load them in reverse, the vendor module last.
+line=$(grep "^kernel/arch/x86/kvm/$vendor\.ko[.a-z]*:" "$kroot/modules.dep") ||
+	die "$vendor not found in $rel's modules.dep"
+mods=("${line%%:*}")
+for dep in ${line#*:}; do mods=("$dep" "${mods[@]}"); done
+load=()
+for m in "${mods[@]}"; do
+	dst=lib/modules/$rel/${m%.xz}
+	mkdir -p "$root/$(dirname "$dst")"
+	case $m in
+	*.xz) xz -dc "$kroot/$m" > "$root/$dst" ;;
+	*) cp "$kroot/$m" "$root/$dst" ;;
+	esac
+	load+=("/$dst")
+done
+
+cat > "$root/harness.conf" <<CONF
+MODE=$mode
+TESTS="$*"
+KVM_MODULES="${load[*]}"
+KVM_VENDOR_KO=${load[-1]}
+VMMU_KO=/lib/modules/$rel/extra/vmmu.ko
+CONF
+
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$output"

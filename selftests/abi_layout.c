@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Compile-time check of the ABI: built with -Wpadded -Werror for both -m32
+ * and -m64, so implicit padding anywhere fails the build, and the sizes and
+ * offsets below must hold for either.
+ */
+#include <stddef.h>
+#include <linux/vmmu.h>
+
+#define ABI_SIZE(type, size) \
+	_Static_assert(sizeof(type) == (size), "sizeof(" #type ")")
+#define ABI_OFFSET(type, field, off) \
+	_Static_assert(offsetof(type, field) == (off), #type "." #field)
+
+ABI_SIZE(struct vmmu_create_vm, 64);
+ABI_OFFSET(struct vmmu_create_vm, type, 0);
+ABI_OFFSET(struct vmmu_create_vm, flags, 4);
+ABI_OFFSET(struct vmmu_create_vm, reserved, 8);
+
+/* The size is encoded in the ioctl number: it must not depend on -m32. */
+_Static_assert(VMMU_CREATE_VM == 0x4040bd01, "VMMU_CREATE_VM");
+_Static_assert(VMMU_GET_API_VERSION == 0xbd00, "VMMU_GET_API_VERSION");
+_Static_assert(VMMU_CHECK_EXTENSION == 0xbd02, "VMMU_CHECK_EXTENSION");
+
+/* ISO C forbids an empty translation unit. */
+int vmmu_abi_layout_checked;

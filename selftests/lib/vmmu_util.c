@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmmu_util.h"
+
+int vmmu_open_dev(void)
+{
+	int fd = open(VMMU_DEV, O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+long vmmu_ioctl(int fd, unsigned long cmd, unsigned long arg)
+{
+	long r = ioctl(fd, cmd, arg);
+
+	return r < 0 ? -errno : r;
+}
+
+int vmmu_create_vm(int dev, unsigned int type)
+{
+	struct vmmu_create_vm args = { .type = type };
+
+	return vmmu_ioctl(dev, VMMU_CREATE_VM, (unsigned long)&args);
+}
+
+long vmmu_live_vms(void)
+{
+	char buf[32];
+	ssize_t n;
+	int fd;
+
+	fd = open(VMMU_DEBUGFS "/vms", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+long vmmu_wait_live_vms(long want, int ms)
+{
+	struct timespec ts = { .tv_nsec = 1000 * 1000 };
+	long n;
+
+	while ((n = vmmu_live_vms()) != want && ms-- > 0)
+		nanosleep(&ts, NULL);
+	return n;
+}
+
+static bool cpuinfo_has_flag(const char *line, const char *flag)
+{
+	size_t len = strlen(flag);
+	const char *p = line;
+
+	while ((p = strstr(p, flag))) {
+		if (p[-1] == ' ' && (p[len] == ' ' || p[len] == '\n'))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+bool cpu_has_flags(const char *flags)
+{
+	char line[8192], want[256], *tok, *save;
+	bool found = false;
+	FILE *f;
+
+	f = fopen("/proc/cpuinfo", "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		found = true;
+		snprintf(want, sizeof(want), "%s", flags);
+		for (tok = strtok_r(want, " ", &save); tok;
+		     tok = strtok_r(NULL, " ", &save))
+			found &= cpuinfo_has_flag(line, tok);
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+int send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
+}
+
+int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cmsg;
+	int fd;
+
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return -errno ?: -EPIPE;
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS)
+		return -EBADMSG;
+	memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	return fd;
+}
+
+int load_module(const char *path)
+{
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = syscall(SYS_finit_module, fd, "", 0);
+	r = r ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+int unload_module(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+bool module_loaded(const char *name)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/initstate", name);
+	return stat(path, &st) == 0;
+}
