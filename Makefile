@@ -7,8 +7,8 @@ KVER ?= $(or $(KERNELRELEASE),$(shell uname -r))
 KDIR ?= /lib/modules/$(KVER)/build
 W ?= 1
 
-.PHONY: all modules clean check lint test shell selftests bench-none \
-	dkms-install dkms-remove help
+.PHONY: all modules clean check lint test shell dkms-install \
+	dkms-remove help
 
 all: modules
 
@@ -27,16 +27,16 @@ check:
 lint:
 	scripts/check.sh --only lint
 
-# One kernel, optionally one test: make test KERNEL=6.12 T=api_test[:name]
+# Build, then boot one kernel (default 6.1) and run some tests:
+#   make test KERNEL=6.12 T='api_test module_test:reload_with_kvm_loaded'
 test:
-	scripts/check.sh --kernel '$(KERNEL)' --test '$(T)'
+	scripts/check.sh --only build,boot --kernel '$(or $(KERNEL),6.1)' --test '$(T)'
 
 # Interactive shell in the emulated machine with kvm_amd and vmmu loaded.
 shell:
-	scripts/boot.sh --shell --kernel '$(or $(KERNEL),6.1)'
-
-selftests:
-	$(MAKE) -C selftests
+	VMMU_RESULTS=$(CURDIR)/results/shell scripts/check.sh --only build \
+		--kernel '$(or $(KERNEL),6.1)'
+	scripts/boot.sh --shell --kernel '$(or $(KERNEL),6.1)' --out results/shell
 
 dkms-install:
 	scripts/dkms.sh install $(KVER)
@@ -45,10 +45,10 @@ dkms-remove:
 	scripts/dkms.sh remove
 
 help:
-	@sed -n 's/^# //p' README.md | head -0; \
-	echo 'make [KDIR=...]   build module/vmmu.ko (W=1 by default)'; \
-	echo 'make check        install deps, lint, DKMS, boot every kernel, run every test'; \
-	echo 'make lint         checkpatch --strict and sparse only'; \
-	echo 'make test KERNEL=6.1 T=api_test   one kernel, one test binary (or binary:test)'; \
-	echo 'make shell KERNEL=6.12            interactive shell in the emulated machine'; \
-	echo 'make dkms-install / dkms-remove   register with DKMS for KVER (default: running)'
+	@echo 'make [KDIR=...]       build module/vmmu.ko (W=1 by default)'
+	@echo 'make check            install deps, build, lint, DKMS, boot every kernel, run every test'
+	@echo 'make lint             checkpatch --strict and sparse'
+	@echo "make test KERNEL=6.12 T='api_test module_test:rmmod_refused_while_vm_open'"
+	@echo 'make shell KERNEL=6.1 interactive shell in the emulated machine'
+	@echo 'make dkms-install     register with DKMS and install for KVER (default: running kernel)'
+	@echo 'make dkms-remove      uninstall from every kernel and unregister'

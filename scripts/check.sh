@@ -29,13 +29,15 @@ while [ $# -gt 0 ]; do
 done
 want() { [[ ,$lanes, == *,$1,* ]]; }
 
-"$TOP/scripts/deps.sh" || die "installing dependencies failed"
-labels=$(kernel_labels "$only_kernel")
-[ -n "$labels" ] || die "no kernel '$only_kernel' in scripts/kernels.list"
-
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 SUMMARY=$RESULTS/summary.txt
 : > "$SUMMARY"
+# Until the run gets to its own summary, a failure is all there is to say.
+echo "0 passed, 1 failed" > "$RESULTS/total.txt"
+
+"$TOP/scripts/deps.sh" || die "installing dependencies failed"
+labels=$(kernel_labels "$only_kernel")
+[ -n "$labels" ] || die "no kernel '$only_kernel' in scripts/kernels.list"
 npass=0 nfail=0
 failures=()
 
@@ -220,5 +222,5 @@ done
 p=$(grep -c -E '^PASS (build|lint|dkms)/' "$SUMMARY") f=$(grep -c -E '^FAIL (build|lint|dkms)/' "$SUMMARY")
 echo "  host (build, lint, dkms): $p passed, $f failed"
 for f in "${failures[@]}"; do echo "  failed: $f"; done
-echo "$npass passed, $nfail failed"
+echo "$npass passed, $nfail failed" | tee "$RESULTS/total.txt"
 [ "$nfail" = 0 ]

@@ -9,7 +9,7 @@ set -euo pipefail
 
 PKGS=(
 	make gcc gcc-multilib perl cpio xz-utils kmod
-	qemu-system-x86 busybox-static dkms sparse "$KSRC_PKG"
+	qemu-system-x86 busybox-static dkms openssl sparse "$KSRC_PKG"
 )
 while read -r _ meta; do PKGS+=("$meta"); done < <(grep -v '^#' "$TOP/scripts/kernels.list")
 
