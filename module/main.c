@@ -14,7 +14,7 @@
 
 #include "vmmu.h"
 
-static struct dentry *vmmu_debugfs_dir;
+struct dentry *vmmu_debugfs_dir;
 
 /*
  * The format the CPU itself walks, which VMMU_VM_TYPE_HOST resolves to; 0
@@ -42,6 +42,14 @@ long vmmu_check_extension(unsigned long ext)
 		return types;
 	case VMMU_CAP_PT_FORMAT:
 		return vmmu_host_pt_format();
+	case VMMU_CAP_NR_MEMSLOTS:
+		return VMMU_MAX_MEMSLOTS;
+	case VMMU_CAP_MEMSLOT_BATCH:
+		return VMMU_MEMSLOT_BATCH_MAX;
+	case VMMU_CAP_MAX_GPA_BITS:
+		return VMMU_MAX_GPA_BITS;
+	case VMMU_CAP_VM_FLAGS:
+		return VMMU_VM_FLAGS_VALID;
 	default:
 		return 0;
 	}

@@ -13,9 +13,15 @@
 #include "vmmu.h"
 
 atomic_t vmmu_nr_vms = ATOMIC_INIT(0);
+static atomic_t vmmu_vm_ids = ATOMIC_INIT(0);
 
 static void vmmu_vm_destroy(struct vmmu_vm *vm)
 {
+	/* Calls release() if the mm is still there; no callback runs after. */
+	vmmu_mmu_notifier_unregister(vm);
+	vmmu_stats_destroy(vm);
+	vmmu_memslots_free(vm);
+	cleanup_srcu_struct(&vm->srcu);
 	mmdrop(vm->mm);
 	kfree(vm);
 	atomic_dec(&vmmu_nr_vms);
@@ -38,18 +44,28 @@ static long vmmu_vm_ioctl(struct file *filp, unsigned int ioctl,
 			  unsigned long arg)
 {
 	struct vmmu_vm *vm = filp->private_data;
+	void __user *argp = (void __user *)arg;
 
 	/*
 	 * As with KVM, a VM serves only the address space it was created in:
 	 * its memslots are addresses in that mm, and the fd may have been
 	 * inherited or passed to a process where they mean something else.
+	 * Once that mm is gone, nothing can use the VM any more.
 	 */
-	if (vm->mm != current->mm)
+	if (vm->mm != current->mm || READ_ONCE(vm->mm_released))
 		return -EIO;
 
 	switch (ioctl) {
 	case VMMU_CHECK_EXTENSION:
 		return vmmu_vm_check_extension(vm, arg);
+	case VMMU_SET_MEMSLOT:
+		return vmmu_ioctl_set_memslot(vm, argp);
+	case VMMU_SET_MEMSLOTS:
+		return vmmu_ioctl_set_memslots(vm, argp);
+	case VMMU_LOOKUP_MEMSLOT:
+		return vmmu_ioctl_lookup_memslot(vm, argp);
+	case VMMU_GET_STATS:
+		return vmmu_ioctl_get_stats(vm, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -82,6 +98,50 @@ static int vmmu_resolve_vm_type(u32 type)
 	}
 }
 
+static struct vmmu_vm *vmmu_vm_alloc(u32 format, u32 flags)
+{
+	struct vmmu_vm *vm;
+	int r;
+
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	if (!vm)
+		return ERR_PTR(-ENOMEM);
+	refcount_set(&vm->users, 1);
+	vm->id = atomic_inc_return(&vmmu_vm_ids);
+	vm->pt_format = format;
+	vm->flags = flags;
+	vm->mm = current->mm;
+	mmgrab(vm->mm);
+
+	mutex_init(&vm->slots_lock);
+	spin_lock_init(&vm->mn_invalidate_lock);
+	rcuwait_init(&vm->mn_memslots_update_rcuwait);
+	rwlock_init(&vm->mmu_lock);
+	vmmu_memslots_init(vm);
+
+	r = init_srcu_struct(&vm->srcu);
+	if (r)
+		goto err_srcu;
+	r = vmmu_stats_init(vm);
+	if (r)
+		goto err_stats;
+	r = vmmu_mmu_notifier_register(vm);
+	if (r)
+		goto err_notifier;
+
+	atomic_inc(&vmmu_nr_vms);
+	return vm;
+
+err_notifier:
+	vmmu_stats_destroy(vm);
+err_stats:
+	cleanup_srcu_struct(&vm->srcu);
+err_srcu:
+	mmdrop(vm->mm);
+	kfree(vm);
+	return ERR_PTR(r);
+}
+
 int vmmu_create_vm(const struct vmmu_create_vm __user *uargs)
 {
 	struct vmmu_create_vm args;
@@ -91,20 +151,16 @@ int vmmu_create_vm(const struct vmmu_create_vm __user *uargs)
 
 	if (copy_from_user(&args, uargs, sizeof(args)))
 		return -EFAULT;
-	if (args.flags || memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+	if ((args.flags & ~VMMU_VM_FLAGS_VALID) ||
+	    memchr_inv(args.reserved, 0, sizeof(args.reserved)))
 		return -EINVAL;
 	format = vmmu_resolve_vm_type(args.type);
 	if (format < 0)
 		return format;
 
-	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
-	if (!vm)
-		return -ENOMEM;
-	refcount_set(&vm->users, 1);
-	vm->pt_format = format;
-	vm->mm = current->mm;
-	mmgrab(vm->mm);
-	atomic_inc(&vmmu_nr_vms);
+	vm = vmmu_vm_alloc(format, args.flags);
+	if (IS_ERR(vm))
+		return PTR_ERR(vm);
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0)
@@ -115,7 +171,7 @@ int vmmu_create_vm(const struct vmmu_create_vm __user *uargs)
 		fd = PTR_ERR(file);
 		goto err_put;
 	}
-	/* The file owns the reference taken by refcount_set() above. */
+	/* The file owns the reference vmmu_vm_alloc() returned. */
 	fd_install(fd, file);
 	return fd;
 

@@ -3,31 +3,187 @@
 #define VMMU_H
 
 #include <linux/atomic.h>
+#include <linux/interval_tree.h>
 #include <linux/mm_types.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/rbtree.h>
+#include <linux/rcuwait.h>
 #include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/srcu.h>
 #include <linux/types.h>
 #include <linux/vmmu.h>
 
 #include "compat.h"
 
+#define VMMU_MAX_MEMSLOTS	32768
+#define VMMU_MEMSLOT_BATCH_MAX	4096
+/* Four-level EPT and NPT tables translate 48-bit guest-physical addresses. */
+#define VMMU_MAX_GPA_BITS	48
+#define VMMU_VM_FLAGS_VALID	VMMU_VM_MN_NO_LOCK_ELISION
+
+/*
+ * Set on a slot that a memslot update is about to delete or move, from
+ * before its mappings are zapped until the new set is published: readers
+ * retry instead of mapping it, while it stays in the active set's hva tree
+ * so that invalidations of its host range still take the MMU lock.
+ */
+#define VMMU_MEMSLOT_INVALID	BIT(31)
+
+/*
+ * A memslot lives in both memslot sets at once (see memslot.c), with one
+ * set of tree nodes per set, indexed by vmmu_memslots.node_idx.
+ */
+struct vmmu_memory_slot {
+	u64 base_gfn;
+	u64 npages;
+	unsigned long userspace_addr;
+	u32 flags;		/* VMMU_MEM_*, VMMU_MEMSLOT_INVALID */
+	u32 id;
+	struct rb_node gfn_node[2];
+	struct rb_node id_node[2];
+	struct interval_tree_node hva_node[2];
+};
+
+static inline unsigned long vmmu_memslot_hva_end(const struct vmmu_memory_slot *slot)
+{
+	return slot->userspace_addr + (slot->npages << PAGE_SHIFT);
+}
+
+enum vmmu_memslot_op {
+	VMMU_MEMSLOT_CREATE,
+	VMMU_MEMSLOT_DELETE,
+	VMMU_MEMSLOT_MOVE,
+	VMMU_MEMSLOT_FLAGS,
+};
+
+/* Bit 63 of a generation: an update is in progress, do not cache. */
+#define VMMU_MEMSLOT_GEN_UPDATE_IN_PROGRESS	BIT_ULL(63)
+
+struct vmmu_memslots {
+	u64 generation;
+	struct rb_root gfn_tree;
+	struct rb_root id_tree;
+	struct rb_root_cached hva_tree;
+	u32 nr_slots;
+	int node_idx;
+};
+
+/* Counters bumped by the MMU notifier, which may elide every shared lock. */
+struct vmmu_mn_stats {
+	u64 invalidations;
+	u64 elided;
+	u64 locked;
+	u64 nonblock;
+	u64 change_pte;
+};
+
+/* Counters of memslot updates, protected by slots_lock. */
+struct vmmu_memslot_stats {
+	u64 updates;
+	u64 waited;
+	u64 wait_ns_total;
+	u64 wait_ns_max;
+};
+
 /*
  * A VM is bound to the mm of the process that created it: it pins the
  * mm_struct (not the address space) and refuses ioctls from any other mm.
- * @users counts the references that keep the object alive; the VM fd holds
- * one, and the module cannot be unloaded while any VM file is open.
+ * docs/locking.md lists what each lock protects and how they nest.
  */
 struct vmmu_vm {
 	refcount_t users;
 	struct mm_struct *mm;
+	u32 id;
 	u32 pt_format;		/* VMMU_VM_TYPE_EPT or VMMU_VM_TYPE_NPT */
+	u32 flags;		/* VMMU_VM_* from creation */
+	bool mm_released;	/* the mm is gone: every ioctl fails */
+
+	/* Memslots: updates serialised by slots_lock, read under srcu. */
+	struct mutex slots_lock;
+	struct vmmu_memslots __rcu *memslots;
+	struct vmmu_memslots memslot_sets[2];
+	struct srcu_struct srcu;
+	struct vmmu_memslot_stats slot_stats;
+
+	/*
+	 * Invalidations in flight, between invalidate_range_start() and
+	 * _end(), whether or not they touched a memslot.  A memslot update
+	 * publishes a new set only when this is zero, so that start() and
+	 * end() of one invalidation always see the same memslots.
+	 */
+	spinlock_t mn_invalidate_lock;
+	unsigned long mn_active_invalidate_count;
+	struct rcuwait mn_memslots_update_rcuwait;
+	struct mmu_notifier mmu_notifier;
+	struct vmmu_mn_stats __percpu *mn_stats;
+
+	/*
+	 * The MMU lock, and the state a fault checks under it to learn that
+	 * an invalidation raced with it (the retry protocol, see mmu.c).
+	 */
+	rwlock_t mmu_lock;
+	unsigned long mmu_invalidate_seq;
+	long mmu_invalidate_in_progress;
+	unsigned long mmu_invalidate_range_start;
+	unsigned long mmu_invalidate_range_end;
+
+	struct dentry *debugfs_dir;
 };
+
+/* The active memslot set: under vm->srcu, or with slots_lock held. */
+static inline struct vmmu_memslots *vmmu_memslots(struct vmmu_vm *vm)
+{
+	return srcu_dereference_check(vm->memslots, &vm->srcu,
+				      lockdep_is_held(&vm->slots_lock));
+}
 
 /* Number of VM objects not yet freed; readable in debugfs as vmmu/vms. */
 extern atomic_t vmmu_nr_vms;
+extern struct dentry *vmmu_debugfs_dir;
+extern unsigned int vmmu_mn_inject_delay_ms;
 
+/* main.c */
 long vmmu_check_extension(unsigned long ext);
 u32 vmmu_host_pt_format(void);
+
+/* vm.c */
 int vmmu_create_vm(const struct vmmu_create_vm __user *uargs);
 void vmmu_vm_put(struct vmmu_vm *vm);
+
+/* memslot.c */
+void vmmu_memslots_init(struct vmmu_vm *vm);
+void vmmu_memslots_free(struct vmmu_vm *vm);
+struct vmmu_memory_slot *vmmu_gfn_to_memslot(struct vmmu_memslots *slots, u64 gfn);
+struct vmmu_memory_slot *vmmu_hva_range_first(struct vmmu_memslots *slots,
+					      unsigned long start,
+					      unsigned long end);
+struct vmmu_memory_slot *vmmu_hva_range_next(struct vmmu_memslots *slots,
+					     struct vmmu_memory_slot *slot,
+					     unsigned long start,
+					     unsigned long end);
+long vmmu_ioctl_set_memslot(struct vmmu_vm *vm, void __user *argp);
+long vmmu_ioctl_set_memslots(struct vmmu_vm *vm, void __user *argp);
+long vmmu_ioctl_lookup_memslot(struct vmmu_vm *vm, void __user *argp);
+
+/* mmu_notifier.c */
+int vmmu_mmu_notifier_register(struct vmmu_vm *vm);
+void vmmu_mmu_notifier_unregister(struct vmmu_vm *vm);
+int vmmu_wait_and_publish_memslots(struct vmmu_vm *vm,
+				   struct vmmu_memslots *slots, u64 *wait_ns);
+
+/* mmu.c: the page tables (the hooks are complete for an empty MMU) */
+bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
+			      bool may_block);
+void vmmu_mmu_flush_tlbs(struct vmmu_vm *vm);
+void vmmu_mmu_zap_memslot(struct vmmu_vm *vm, struct vmmu_memory_slot *slot);
+void vmmu_mmu_zap_all(struct vmmu_vm *vm);
+
+/* stats.c */
+int vmmu_stats_init(struct vmmu_vm *vm);
+void vmmu_stats_destroy(struct vmmu_vm *vm);
+void vmmu_mn_stats_sum(struct vmmu_vm *vm, struct vmmu_mn_stats *sum);
+long vmmu_ioctl_get_stats(struct vmmu_vm *vm, void __user *argp);
 
 #endif /* VMMU_H */

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +34,134 @@ int vmmu_create_vm(int dev, unsigned int type)
 	struct vmmu_create_vm args = { .type = type };
 
 	return vmmu_ioctl(dev, VMMU_CREATE_VM, (unsigned long)&args);
+}
+
+int vmmu_create_vm_flags(int dev, unsigned int type, unsigned int flags)
+{
+	struct vmmu_create_vm args = { .type = type, .flags = flags };
+
+	return vmmu_ioctl(dev, VMMU_CREATE_VM, (unsigned long)&args);
+}
+
+int vmmu_new_vm(unsigned int type, unsigned int flags)
+{
+	int dev = vmmu_open_dev(), vm;
+
+	if (dev < 0)
+		return dev;
+	vm = vmmu_create_vm_flags(dev, type, flags);
+	close(dev);
+	return vm;
+}
+
+int vmmu_set_memslot(int vm, __u32 slot, __u32 flags, __u64 gpa, __u64 size,
+		     const void *hva)
+{
+	struct vmmu_memslot m = vmmu_slot(slot, flags, gpa, size, hva);
+
+	return vmmu_ioctl(vm, VMMU_SET_MEMSLOT, (unsigned long)&m);
+}
+
+int vmmu_set_memslots(int vm, const struct vmmu_memslot *entries, __u32 nr,
+		      __u32 *error_index)
+{
+	struct vmmu_memslot_batch *batch;
+	size_t size = sizeof(*batch) + nr * sizeof(*entries);
+	int r;
+
+	batch = calloc(1, size);
+	if (!batch)
+		return -ENOMEM;
+	batch->nr = nr;
+	batch->error_index = 0x5a5a5a5a;
+	memcpy(batch->entries, entries, nr * sizeof(*entries));
+	r = vmmu_ioctl(vm, VMMU_SET_MEMSLOTS, (unsigned long)batch);
+	if (error_index)
+		*error_index = batch->error_index;
+	free(batch);
+	return r;
+}
+
+int vmmu_lookup(int vm, __u64 gpa, struct vmmu_memslot_lookup *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->guest_phys_addr = gpa;
+	return vmmu_ioctl(vm, VMMU_LOOKUP_MEMSLOT, (unsigned long)out);
+}
+
+int vmmu_get_stats(int vm, struct vmmu_vm_stats *stats)
+{
+	memset(stats, 0, sizeof(*stats));
+	stats->size = sizeof(*stats);
+	return vmmu_ioctl(vm, VMMU_GET_STATS, (unsigned long)stats);
+}
+
+long vmmu_debugfs_vm_stat(int pid, const char *field)
+{
+	char prefix[32], path[512], line[128];
+	size_t len = strlen(field);
+	struct dirent *de;
+	long val = -ENOENT;
+	DIR *dir;
+	FILE *f;
+
+	snprintf(prefix, sizeof(prefix), "%d-", pid);
+	dir = opendir(VMMU_DEBUGFS);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)))
+			continue;
+		snprintf(path, sizeof(path), VMMU_DEBUGFS "/%s/stats", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, field, len) && line[len] == ':')
+				val = strtol(line + len + 1, NULL, 10);
+		fclose(f);
+		break;
+	}
+	closedir(dir);
+	return val;
+}
+
+int write_file(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, strlen(value)) != (ssize_t)strlen(value))
+		r = -errno ?: -EIO;
+	close(fd);
+	return r;
+}
+
+int vmmu_set_param(const char *name, const char *value)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/module/vmmu/parameters/%s", name);
+	return write_file(path, value);
+}
+
+double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
 }
 
 long vmmu_live_vms(void)

@@ -21,6 +21,58 @@ long vmmu_ioctl(int fd, unsigned long cmd, unsigned long arg);
 /* VMMU_CREATE_VM with @type and everything else zero: the VM fd or -errno. */
 int vmmu_create_vm(int dev, unsigned int type);
 
+/* VMMU_CREATE_VM with @type and @flags: the VM fd or -errno. */
+int vmmu_create_vm_flags(int dev, unsigned int type, unsigned int flags);
+
+/* Open /dev/vmmu and create a VM: the VM fd or -errno.  Closes the dev fd. */
+int vmmu_new_vm(unsigned int type, unsigned int flags);
+
+/* VMMU_SET_MEMSLOT: 0 or -errno. */
+int vmmu_set_memslot(int vm, __u32 slot, __u32 flags, __u64 gpa, __u64 size,
+		     const void *hva);
+
+/*
+ * VMMU_SET_MEMSLOTS with @nr entries: 0 or -errno; *@error_index (if not
+ * NULL) receives the batch's error_index.
+ */
+int vmmu_set_memslots(int vm, const struct vmmu_memslot *entries, __u32 nr,
+		      __u32 *error_index);
+
+static inline struct vmmu_memslot vmmu_slot(__u32 slot, __u32 flags,
+					    __u64 gpa, __u64 size,
+					    const void *hva)
+{
+	struct vmmu_memslot m = {
+		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (unsigned long)hva,
+	};
+	return m;
+}
+
+/* VMMU_LOOKUP_MEMSLOT for @gpa: 0 or -errno. */
+int vmmu_lookup(int vm, __u64 gpa, struct vmmu_memslot_lookup *out);
+
+/* VMMU_GET_STATS with the full struct: 0 or -errno. */
+int vmmu_get_stats(int vm, struct vmmu_vm_stats *stats);
+
+/*
+ * A field of debugfs vmmu/<pid>-<id>/stats for the VM created by @pid (the
+ * only one it created), or -errno.
+ */
+long vmmu_debugfs_vm_stat(int pid, const char *field);
+
+/* Write @value to /sys/module/vmmu/parameters/@name: 0 or -errno. */
+int vmmu_set_param(const char *name, const char *value);
+
+/* Write @value to a file (tracefs, cgroupfs, ...): 0 or -errno. */
+int write_file(const char *path, const char *value);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+double now_ms(void);
+
+/* The running kernel is at least @major.@minor. */
+bool kernel_at_least(int major, int minor);
+
 /* The module's count of live VM objects (debugfs vmmu/vms), or -errno. */
 long vmmu_live_vms(void);
 

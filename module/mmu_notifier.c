@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The MMU notifier, and the memslot-publication half of its protocol.
+ *
+ * An invalidation whose host range meets no memslot does not take the MMU
+ * lock (unless the VM was created with VMMU_VM_MN_NO_LOCK_ELISION).  The
+ * lock, when taken, is where start() raises mmu_invalidate_in_progress and
+ * end() lowers it again, so start() and end() of one invalidation must
+ * reach the same verdict: they must see the same memslots.  A memslot
+ * update therefore publishes its new set only while no invalidation is
+ * between start() and end(): mn_active_invalidate_count, raised first
+ * thing in start() and lowered last thing in end(), is a readers count that
+ * the update waits on.
+ *
+ * The wait is not fair: new invalidations keep starting while an update
+ * waits, so a steady stream of them can hold it off indefinitely.  A fair
+ * lock (an rwsem) deadlocks instead: start() would wait behind the waiting
+ * updater while holding the mmu_notifier_invalidate_range_start lockdep
+ * map, and the updater waits for an end() that needs that map.  An update
+ * waits killably; a killed one changes nothing.
+ */
+#include <linux/delay.h>
+#include <linux/ktime.h>
+#include <linux/moduleparam.h>
+#include <linux/sched/signal.h>
+
+#include "vmmu.h"
+#include "trace.h"
+
+unsigned int vmmu_mn_inject_delay_ms;
+module_param_named(mn_inject_delay_ms, vmmu_mn_inject_delay_ms, uint, 0644);
+MODULE_PARM_DESC(mn_inject_delay_ms,
+		 "Testing only: sleep this long in every blockable invalidate_range_start() and _end() of every VM (default 0: off)");
+
+static struct vmmu_vm *mn_to_vm(struct mmu_notifier *mn)
+{
+	return container_of(mn, struct vmmu_vm, mmu_notifier);
+}
+
+static void vmmu_mn_inject_delay(const struct mmu_notifier_range *range)
+{
+	unsigned int ms = READ_ONCE(vmmu_mn_inject_delay_ms);
+
+	if (ms && mmu_notifier_range_blockable(range))
+		msleep(ms);
+}
+
+/* Faults in [start, end) must retry until the matching invalidate_end(). */
+static void vmmu_invalidate_begin(struct vmmu_vm *vm, unsigned long start,
+				  unsigned long end)
+{
+	lockdep_assert_held_write(&vm->mmu_lock);
+
+	if (!vm->mmu_invalidate_in_progress++) {
+		vm->mmu_invalidate_range_start = start;
+		vm->mmu_invalidate_range_end = end;
+	} else {
+		/* Several in progress: retry on the union of their ranges. */
+		vm->mmu_invalidate_range_start =
+			min(vm->mmu_invalidate_range_start, start);
+		vm->mmu_invalidate_range_end =
+			max(vm->mmu_invalidate_range_end, end);
+	}
+}
+
+static void vmmu_invalidate_end(struct vmmu_vm *vm)
+{
+	lockdep_assert_held_write(&vm->mmu_lock);
+
+	/* A fault that sampled the sequence before this one must retry. */
+	vm->mmu_invalidate_seq++;
+	vm->mmu_invalidate_in_progress--;
+	WARN_ON_ONCE(vm->mmu_invalidate_in_progress < 0);
+}
+
+/* With the MMU lock: begin or end an invalidation of [start, end). */
+static void vmmu_mn_locked(struct vmmu_vm *vm, struct vmmu_memslots *slots,
+			   unsigned long start, unsigned long end,
+			   bool is_start, bool may_block)
+{
+	struct vmmu_memory_slot *slot;
+	bool flush = false;
+
+	write_lock(&vm->mmu_lock);
+	if (!is_start) {
+		vmmu_invalidate_end(vm);
+		goto out;
+	}
+
+	vmmu_invalidate_begin(vm, start, end);
+	for (slot = vmmu_hva_range_first(slots, start, end); slot;
+	     slot = vmmu_hva_range_next(slots, slot, start, end)) {
+		unsigned long hva_start = max(start, slot->userspace_addr);
+		unsigned long hva_end = min(end, vmmu_memslot_hva_end(slot));
+		u64 first = (hva_start - slot->userspace_addr) >> PAGE_SHIFT;
+		u64 last = (hva_end - slot->userspace_addr - 1) >> PAGE_SHIFT;
+
+		flush |= vmmu_mmu_unmap_gfn_range(vm, slot->base_gfn + first,
+						  slot->base_gfn + last + 1,
+						  may_block);
+	}
+	if (flush)
+		vmmu_mmu_flush_tlbs(vm);
+out:
+	write_unlock(&vm->mmu_lock);
+}
+
+/*
+ * The part shared by start() and end(): under SRCU, look for a memslot that
+ * the host range [start, end) meets, and only if there is one (or elision
+ * is off) take the MMU lock.  Returns whether the lock was taken.
+ */
+static bool vmmu_mn_handle_range(struct vmmu_vm *vm, unsigned long start,
+				 unsigned long end, bool is_start,
+				 bool may_block)
+{
+	struct vmmu_memslots *slots;
+	bool lock;
+	int idx;
+
+	idx = srcu_read_lock(&vm->srcu);
+	slots = vmmu_memslots(vm);
+	lock = (vm->flags & VMMU_VM_MN_NO_LOCK_ELISION) ||
+	       vmmu_hva_range_first(slots, start, end);
+	if (lock)
+		vmmu_mn_locked(vm, slots, start, end, is_start, may_block);
+	srcu_read_unlock(&vm->srcu, idx);
+	return lock;
+}
+
+static int vmmu_mn_invalidate_range_start(struct mmu_notifier *mn,
+					  const struct mmu_notifier_range *range)
+{
+	bool blockable = mmu_notifier_range_blockable(range);
+	struct vmmu_vm *vm = mn_to_vm(mn);
+	bool locked;
+
+	/* Holds memslot publication off until the matching end(). */
+	spin_lock(&vm->mn_invalidate_lock);
+	vm->mn_active_invalidate_count++;
+	spin_unlock(&vm->mn_invalidate_lock);
+
+	vmmu_mn_inject_delay(range);
+	locked = vmmu_mn_handle_range(vm, range->start, range->end, true,
+				      blockable);
+
+	this_cpu_inc(vm->mn_stats->invalidations);
+	if (locked)
+		this_cpu_inc(vm->mn_stats->locked);
+	else
+		this_cpu_inc(vm->mn_stats->elided);
+	if (!blockable)
+		this_cpu_inc(vm->mn_stats->nonblock);
+	trace_vmmu_invalidate_range_start(vm->id, range->start, range->end,
+					  locked, blockable);
+	return 0;
+}
+
+static void vmmu_mn_invalidate_range_end(struct mmu_notifier *mn,
+					 const struct mmu_notifier_range *range)
+{
+	bool blockable = mmu_notifier_range_blockable(range);
+	struct vmmu_vm *vm = mn_to_vm(mn);
+	bool locked, wake;
+
+	locked = vmmu_mn_handle_range(vm, range->start, range->end, false,
+				      blockable);
+	vmmu_mn_inject_delay(range);
+
+	spin_lock(&vm->mn_invalidate_lock);
+	if (!WARN_ON_ONCE(!vm->mn_active_invalidate_count))
+		vm->mn_active_invalidate_count--;
+	wake = !vm->mn_active_invalidate_count;
+	spin_unlock(&vm->mn_invalidate_lock);
+
+	/* A memslot update may be waiting for the last one to end. */
+	if (wake)
+		rcuwait_wake_up(&vm->mn_memslots_update_rcuwait);
+	trace_vmmu_invalidate_range_end(vm->id, range->start, range->end,
+					locked, blockable);
+}
+
+#ifdef VMMU_HAVE_MN_CHANGE_PTE
+/*
+ * Kernels before 6.10 call change_pte() to move a host pte to a new page
+ * (COW break, KSM), always between invalidate_range_start() and _end().
+ * start() has already unmapped the address, and a fault there retries until
+ * end(), which makes the next fault pick up the new page: nothing to do
+ * but check that the bracket holds.
+ */
+static void vmmu_mn_change_pte(struct mmu_notifier *mn, struct mm_struct *mm,
+			       unsigned long address, pte_t pte)
+{
+	struct vmmu_vm *vm = mn_to_vm(mn);
+
+	WARN_ON_ONCE(!READ_ONCE(vm->mn_active_invalidate_count));
+	this_cpu_inc(vm->mn_stats->change_pte);
+}
+#endif
+
+/* The mm is being torn down: nothing it maps may stay mapped. */
+static void vmmu_mn_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct vmmu_vm *vm = mn_to_vm(mn);
+	int idx;
+
+	WRITE_ONCE(vm->mm_released, true);
+	idx = srcu_read_lock(&vm->srcu);
+	vmmu_mmu_zap_all(vm);
+	srcu_read_unlock(&vm->srcu, idx);
+}
+
+static const struct mmu_notifier_ops vmmu_mmu_notifier_ops = {
+	.invalidate_range_start	= vmmu_mn_invalidate_range_start,
+	.invalidate_range_end	= vmmu_mn_invalidate_range_end,
+#ifdef VMMU_HAVE_MN_CHANGE_PTE
+	.change_pte		= vmmu_mn_change_pte,
+#endif
+	.release		= vmmu_mn_release,
+};
+
+int vmmu_mmu_notifier_register(struct vmmu_vm *vm)
+{
+	vm->mmu_notifier.ops = &vmmu_mmu_notifier_ops;
+	return mmu_notifier_register(&vm->mmu_notifier, vm->mm);
+}
+
+void vmmu_mmu_notifier_unregister(struct vmmu_vm *vm)
+{
+	mmu_notifier_unregister(&vm->mmu_notifier, vm->mm);
+}
+
+/*
+ * Make @slots the active memslot set, once no invalidation is in flight.
+ * Sets @wait_ns to the time spent waiting; returns -EINTR, and publishes
+ * nothing, if the caller was killed meanwhile.
+ */
+int vmmu_wait_and_publish_memslots(struct vmmu_vm *vm,
+				   struct vmmu_memslots *slots, u64 *wait_ns)
+{
+	u64 start = 0;
+	int r = 0;
+
+	lockdep_assert_held(&vm->slots_lock);
+
+	spin_lock(&vm->mn_invalidate_lock);
+	prepare_to_rcuwait(&vm->mn_memslots_update_rcuwait);
+	while (vm->mn_active_invalidate_count) {
+		if (!start)
+			start = ktime_get_ns();
+		if (fatal_signal_pending(current)) {
+			r = -EINTR;
+			break;
+		}
+		set_current_state(TASK_KILLABLE);
+		spin_unlock(&vm->mn_invalidate_lock);
+		schedule();
+		spin_lock(&vm->mn_invalidate_lock);
+	}
+	finish_rcuwait(&vm->mn_memslots_update_rcuwait);
+	if (!r)
+		rcu_assign_pointer(vm->memslots, slots);
+	spin_unlock(&vm->mn_invalidate_lock);
+
+	*wait_ns = start ? ktime_get_ns() - start : 0;
+	return r;
+}

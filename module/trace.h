@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM vmmu
+
+#if !defined(_VMMU_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define _VMMU_TRACE_H
+
+#include <linux/tracepoint.h>
+
+DECLARE_EVENT_CLASS(vmmu_invalidate_class,
+		    TP_PROTO(u32 vm, unsigned long start, unsigned long end,
+			     bool locked, bool blockable),
+		    TP_ARGS(vm, start, end, locked, blockable),
+		    TP_STRUCT__entry(__field(u32, vm)
+				     __field(unsigned long, start)
+				     __field(unsigned long, end)
+				     __field(bool, locked)
+				     __field(bool, blockable)),
+		    TP_fast_assign(__entry->vm = vm;
+				   __entry->start = start;
+				   __entry->end = end;
+				   __entry->locked = locked;
+				   __entry->blockable = blockable;),
+		    TP_printk("vm %u hva 0x%lx-0x%lx %s%s", __entry->vm,
+			      __entry->start, __entry->end,
+			      __entry->locked ? "locked" : "elided",
+			      __entry->blockable ? "" : " nonblock"));
+
+DEFINE_EVENT(vmmu_invalidate_class, vmmu_invalidate_range_start,
+	     TP_PROTO(u32 vm, unsigned long start, unsigned long end,
+		      bool locked, bool blockable),
+	     TP_ARGS(vm, start, end, locked, blockable));
+
+DEFINE_EVENT(vmmu_invalidate_class, vmmu_invalidate_range_end,
+	     TP_PROTO(u32 vm, unsigned long start, unsigned long end,
+		      bool locked, bool blockable),
+	     TP_ARGS(vm, start, end, locked, blockable));
+
+TRACE_EVENT(vmmu_memslot_update,
+	    TP_PROTO(u32 vm, u32 slot, int op, u64 gfn, u64 npages,
+		     u64 wait_ns),
+	    TP_ARGS(vm, slot, op, gfn, npages, wait_ns),
+	    TP_STRUCT__entry(__field(u32, vm)
+			     __field(u32, slot)
+			     __field(int, op)
+			     __field(u64, gfn)
+			     __field(u64, npages)
+			     __field(u64, wait_ns)),
+	    TP_fast_assign(__entry->vm = vm;
+			   __entry->slot = slot;
+			   __entry->op = op;
+			   __entry->gfn = gfn;
+			   __entry->npages = npages;
+			   __entry->wait_ns = wait_ns;),
+	    TP_printk("vm %u slot %u %s gfn 0x%llx npages %llu wait %llu ns",
+		      __entry->vm, __entry->slot,
+		      __print_symbolic(__entry->op,
+				       { VMMU_MEMSLOT_CREATE, "create" },
+				       { VMMU_MEMSLOT_DELETE, "delete" },
+				       { VMMU_MEMSLOT_MOVE, "move" },
+				       { VMMU_MEMSLOT_FLAGS, "flags" }),
+		      __entry->gfn, __entry->npages, __entry->wait_ns));
+
+#endif /* _VMMU_TRACE_H */
+
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE trace
+#include <trace/define_trace.h>

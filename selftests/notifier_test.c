@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The MMU-notifier protocol: invalidations that hit no memslot elide the MMU
+ * lock (or not, with VMMU_VM_MN_NO_LOCK_ELISION), related ones take it, the
+ * counts stay balanced, a memslot update waits for invalidations in flight,
+ * and the VM survives its mm going away.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vmmu_util.h"
+
+#define PAGE		4096UL
+#define MB		(1UL << 20)
+#define REGION		(4 * MB)
+#define SLOT_GPA	0x100000000ULL
+
+static char *map_region(void)
+{
+	char *p = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		memset(p, 1, REGION);
+	return p;
+}
+
+/*
+ * Operations on [mem, mem + len) that each make the kernel invalidate part
+ * of it: zap, write-protect and unprotect, unmap and map again.  Returns how
+ * many were done, or -1.  Nothing else may touch the range meanwhile.
+ */
+static int storm_range(char *mem, size_t len, int rounds)
+{
+	int i, ops = 0;
+
+	for (i = 0; i < rounds; i++) {
+		char *p = mem + (i % (len / PAGE)) * PAGE;
+
+		p[0] = 2;
+		if (madvise(p, PAGE, MADV_DONTNEED))
+			return -1;
+		p[0] = 3;
+		if (mprotect(p, PAGE, PROT_READ) ||
+		    mprotect(p, PAGE, PROT_READ | PROT_WRITE))
+			return -1;
+		if (munmap(p, PAGE) ||
+		    mmap(p, PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
+			return -1;
+		p[0] = 4;
+		ops += 4;
+	}
+	return ops;
+}
+
+static int storm(char *mem, int rounds)
+{
+	return storm_range(mem, REGION, rounds);
+}
+
+FIXTURE(mn) {
+	int vm;
+	char *slot_mem;		/* backs memslot 0 */
+	char *other;		/* in no memslot */
+};
+
+FIXTURE_VARIANT(mn) {
+	unsigned int vm_flags;
+};
+
+FIXTURE_VARIANT_ADD(mn, elision) {
+	.vm_flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(mn, no_elision) {
+	.vm_flags = VMMU_VM_MN_NO_LOCK_ELISION,
+};
+
+FIXTURE_SETUP(mn)
+{
+	self->vm = vmmu_new_vm(VMMU_VM_TYPE_NPT, variant->vm_flags);
+	ASSERT_LE(0, self->vm);
+	self->slot_mem = map_region();
+	self->other = map_region();
+	ASSERT_TRUE(self->slot_mem != MAP_FAILED && self->other != MAP_FAILED);
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, SLOT_GPA, REGION,
+				      self->slot_mem));
+}
+
+FIXTURE_TEARDOWN(mn)
+{
+	vmmu_set_param("mn_inject_delay_ms", "0");
+	close(self->vm);
+}
+
+static void expect_balanced(struct __test_metadata *_metadata, int vm)
+{
+	struct vmmu_vm_stats st;
+
+	ASSERT_EQ(0, vmmu_get_stats(vm, &st));
+	EXPECT_EQ(0, st.invalidate_in_progress);
+	EXPECT_EQ(0, st.invalidate_in_flight);
+	EXPECT_EQ(st.invalidations,
+		  st.invalidations_elided + st.invalidations_locked);
+}
+
+TEST_F(mn, unrelated_storm)
+{
+	struct vmmu_vm_stats a, b;
+	int ops;
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &a));
+	ops = storm(self->other, 200);
+	ASSERT_LT(0, ops);
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &b));
+
+	EXPECT_LE(ops, b.invalidations - a.invalidations);
+	if (variant->vm_flags & VMMU_VM_MN_NO_LOCK_ELISION) {
+		EXPECT_EQ(0, b.invalidations_elided - a.invalidations_elided);
+		EXPECT_EQ(b.invalidations - a.invalidations,
+			  b.invalidations_locked - a.invalidations_locked);
+	} else {
+		/* Not one of them took the MMU lock. */
+		EXPECT_EQ(0, b.invalidations_locked - a.invalidations_locked);
+		EXPECT_EQ(b.invalidations - a.invalidations,
+			  b.invalidations_elided - a.invalidations_elided);
+	}
+	/* The sequence moves only for invalidations that took the lock. */
+	EXPECT_EQ(b.invalidations_locked - a.invalidations_locked,
+		  b.invalidate_seq - a.invalidate_seq);
+	expect_balanced(_metadata, self->vm);
+}
+
+TEST_F(mn, related_storm)
+{
+	struct vmmu_vm_stats a, b;
+	int ops;
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &a));
+	ops = storm(self->slot_mem, 200);
+	ASSERT_LT(0, ops);
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &b));
+
+	EXPECT_LE(ops, b.invalidations_locked - a.invalidations_locked);
+	EXPECT_EQ(0, b.invalidations_elided - a.invalidations_elided);
+	EXPECT_EQ(b.invalidations_locked - a.invalidations_locked,
+		  b.invalidate_seq - a.invalidate_seq);
+	EXPECT_EQ(0, b.invalidations_nonblock - a.invalidations_nonblock);
+	expect_balanced(_metadata, self->vm);
+}
+
+/* Unmapping the whole slot, then touching its guest range again. */
+TEST_F(mn, munmap_whole_slot)
+{
+	struct vmmu_vm_stats a, b;
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &a));
+	ASSERT_EQ(0, munmap(self->slot_mem, REGION));
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &b));
+	EXPECT_LE(1, b.invalidations_locked - a.invalidations_locked);
+	expect_balanced(_metadata, self->vm);
+	/* The memslot itself stays, as with KVM: it is the VMM's to delete. */
+	EXPECT_EQ(1, b.memslots);
+	EXPECT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, SLOT_GPA, 0, NULL));
+}
+
+struct delayed_zap {
+	char *mem;
+	int r;
+};
+
+static void *delayed_zap_fn(void *arg)
+{
+	struct delayed_zap *z = arg;
+
+	/* madvise holds mmap_lock only for read: the test thread may fault. */
+	z->r = madvise(z->mem, REGION, MADV_DONTNEED);
+	return NULL;
+}
+
+#define DELAY_MS	300
+
+TEST_F_TIMEOUT(mn, update_waits_for_invalidation_in_flight, 120)
+{
+	struct delayed_zap z = { .mem = self->other };
+	struct vmmu_vm_stats a, b, st;
+	double t0, waited;
+	pthread_t t;
+	char ms[16];
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &a));
+	snprintf(ms, sizeof(ms), "%d", DELAY_MS);
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", ms));
+	ASSERT_EQ(0, pthread_create(&t, NULL, delayed_zap_fn, &z));
+
+	/* Catch the invalidation inside start()'s delay. */
+	do {
+		ASSERT_EQ(0, vmmu_get_stats(self->vm, &st));
+	} while (!st.invalidate_in_flight);
+
+	t0 = now_ms();
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 1, 0, 0, MB, self->slot_mem));
+	waited = now_ms() - t0;
+
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", "0"));
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, z.r);
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &b));
+	TH_LOG("update took %.0f ms, module measured %.0f ms of waiting",
+	       waited, (b.memslot_wait_ns_max) / 1e6);
+	/* It could not complete before that end() had run its delay. */
+	EXPECT_LT(DELAY_MS, waited);
+	EXPECT_EQ(1, b.memslot_updates - a.memslot_updates);
+	EXPECT_EQ(1, b.memslot_updates_waited - a.memslot_updates_waited);
+	EXPECT_LT(DELAY_MS * 1000000ULL, b.memslot_wait_ns_max);
+	EXPECT_LE(b.memslot_wait_ns_max,
+		  b.memslot_wait_ns_total - a.memslot_wait_ns_total);
+	/* And it did complete. */
+	EXPECT_EQ(2, b.memslots);
+	expect_balanced(_metadata, self->vm);
+}
+
+/* Many threads at once, for a bounded time; nothing may hang or leak. */
+struct stress {
+	int vm;
+	char *slot_mem, *other;
+	atomic_bool stop;
+	atomic_long errors, updates, ops;
+};
+
+static void *stress_slots(void *arg)
+{
+	struct stress *s = arg;
+	/* Two threads run this; each owns half of slot_mem and its ids. */
+	static atomic_int next;
+	int me = atomic_fetch_add(&next, 1) % 2;
+	unsigned long half = REGION / 2, n = 0;
+	char *mem = s->slot_mem + me * half;
+	__u32 id = 100 + me;
+
+	while (!atomic_load(&s->stop)) {
+		__u64 gpa = (2 + me) * 0x10000000ULL + (n % 16) * half;
+		struct vmmu_memslot e[2] = {
+			vmmu_slot(id, 0, 0, 0, NULL),
+			vmmu_slot(id, 0, gpa, half, mem),
+		};
+		int r;
+
+		switch (n++ % 4) {
+		case 0:
+			r = vmmu_set_memslot(s->vm, id, 0, gpa, half, mem);
+			break;
+		case 1:
+			r = vmmu_set_memslot(s->vm, id, VMMU_MEM_LOG_DIRTY_PAGES,
+					     gpa, half, mem);
+			break;
+		case 2:
+			r = vmmu_set_memslots(s->vm, e, 2, NULL);
+			break;
+		default:
+			r = vmmu_set_memslot(s->vm, id, 0, 0, 0, NULL);
+			break;
+		}
+		if (r)
+			atomic_fetch_add(&s->errors, 1);
+		atomic_fetch_add(&s->updates, 1);
+	}
+	return NULL;
+}
+
+/* Two threads each storm their own half of @mem. */
+static void *stress_storm(struct stress *s, char *mem, atomic_int *next)
+{
+	char *half = mem + (atomic_fetch_add(next, 1) % 2) * (REGION / 2);
+
+	while (!atomic_load(&s->stop)) {
+		int ops = storm_range(half, REGION / 2, 4);
+
+		if (ops < 0)
+			atomic_fetch_add(&s->errors, 1);
+		else
+			atomic_fetch_add(&s->ops, ops);
+	}
+	return NULL;
+}
+
+static void *stress_related(void *arg)
+{
+	static atomic_int next;
+	struct stress *s = arg;
+
+	return stress_storm(s, s->slot_mem, &next);
+}
+
+static void *stress_unrelated(void *arg)
+{
+	static atomic_int next;
+	struct stress *s = arg;
+
+	return stress_storm(s, s->other, &next);
+}
+
+static void *stress_lookup(void *arg)
+{
+	struct stress *s = arg;
+	struct vmmu_memslot_lookup l;
+
+	while (!atomic_load(&s->stop))
+		if (vmmu_lookup(s->vm, SLOT_GPA + 8192, &l) ||
+		    l.userspace_addr != (unsigned long)s->slot_mem + 8192)
+			atomic_fetch_add(&s->errors, 1);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(mn, stress, 300)
+{
+	void *(*fns[])(void *) = {
+		stress_slots, stress_slots, stress_related, stress_related,
+		stress_unrelated, stress_unrelated, stress_lookup,
+	};
+	struct stress s = {
+		.vm = self->vm, .slot_mem = self->slot_mem,
+		.other = self->other,
+	};
+	const int n = sizeof(fns) / sizeof(fns[0]);
+	struct vmmu_vm_stats st;
+	pthread_t t[16];
+	int i;
+
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, fns[i], &s));
+	sleep(5);
+	atomic_store(&s.stop, true);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &st));
+	TH_LOG("%ld memslot updates, %ld invalidating ops, %llu invalidations (%llu locked), %llu updates waited",
+	       atomic_load(&s.updates), atomic_load(&s.ops), st.invalidations,
+	       st.invalidations_locked, st.memslot_updates_waited);
+	EXPECT_EQ(0, atomic_load(&s.errors));
+	EXPECT_LT(0, atomic_load(&s.updates));
+	EXPECT_LT(0, atomic_load(&s.ops));
+	expect_balanced(_metadata, self->vm);
+}
+
+TEST_F(mn, cow_break_after_fork)
+{
+	struct vmmu_vm_stats a, b;
+	int pipefd[2];
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* Keep the pages shared until the parent has written. */
+		read(pipefd[0], &c, 1);
+		_exit(self->slot_mem[0] == 1 ? 0 : 1);
+	}
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &a));
+	self->slot_mem[0] = 9;		/* breaks COW on a slot page */
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &b));
+	write(pipefd[1], "x", 1);
+	ASSERT_EQ(0, waitpid(pid, NULL, 0) == pid ? 0 : -1);
+
+	EXPECT_LE(1, b.invalidations_locked - a.invalidations_locked);
+	/* change_pte() exists before 6.10 and runs inside the invalidation. */
+	if (kernel_at_least(6, 10)) {
+		EXPECT_EQ(0, b.change_pte - a.change_pte);
+	} else {
+		EXPECT_LE(1, b.change_pte - a.change_pte);
+	}
+	expect_balanced(_metadata, self->vm);
+}
+
+TEST_F(mn, stats_versioned_by_size)
+{
+	union {
+		struct vmmu_vm_stats st;
+		__u64 raw[64];
+	} buf;
+	const unsigned int known = sizeof(buf.st) / 8;
+
+	memset(&buf, 0xff, sizeof(buf));
+	/* Header only. */
+	buf.st.size = 8;
+	buf.st.flags = 0;
+	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_GET_STATS, (unsigned long)&buf));
+	EXPECT_EQ(8, buf.st.size);
+	EXPECT_EQ(~0ULL, buf.raw[1]);		/* untouched */
+	/* Header and the first counter. */
+	buf.st.size = 16;
+	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_GET_STATS, (unsigned long)&buf));
+	EXPECT_EQ(16, buf.st.size);
+	EXPECT_NE(~0ULL, buf.raw[1]);
+	EXPECT_EQ(~0ULL, buf.raw[2]);
+	/* Larger than the module knows: it says how much it filled. */
+	buf.st.size = sizeof(buf);
+	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_GET_STATS, (unsigned long)&buf));
+	EXPECT_EQ(sizeof(buf.st), buf.st.size);
+	EXPECT_EQ(~0ULL, buf.raw[known]);
+	EXPECT_EQ(1, buf.st.memslots);
+
+	buf.st.size = 7;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_GET_STATS,
+				      (unsigned long)&buf));
+	buf.st.size = 16;
+	buf.st.flags = 1;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_GET_STATS,
+				      (unsigned long)&buf));
+	EXPECT_EQ(-EFAULT, vmmu_ioctl(self->vm, VMMU_GET_STATS, 0));
+}
+
+/* The process exits with the VM still open: release() then the fd's close. */
+TEST(exit_with_live_vm)
+{
+	long base = vmmu_live_vms();
+	pid_t pid;
+	int status;
+
+	ASSERT_LE(0, base);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int vm = vmmu_new_vm(VMMU_VM_TYPE_NPT, 0);
+		char *mem = map_region();
+
+		if (vm < 0 || mem == MAP_FAILED ||
+		    vmmu_set_memslot(vm, 0, 0, 0, REGION, mem))
+			_exit(1);
+		_exit(storm(mem, 10) > 0 ? 0 : 2);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(base, vmmu_wait_live_vms(base, 2000));
+}
+
+/* The owner exits while another process holds the VM fd. */
+TEST(vm_outlives_its_mm)
+{
+	long base = vmmu_live_vms();
+	int sv[2], vm, status;
+	pid_t pid;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd = vmmu_new_vm(VMMU_VM_TYPE_EPT, 0);
+		char *mem = map_region();
+
+		if (fd < 0 || mem == MAP_FAILED ||
+		    vmmu_set_memslot(fd, 3, 0, 0, REGION, mem) ||
+		    send_fd(sv[1], fd))
+			_exit(1);
+		_exit(0);
+	}
+	vm = recv_fd(sv[0]);
+	ASSERT_LE(0, vm);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+
+	/* release() ran when the child's mm went away. */
+	EXPECT_EQ(1, vmmu_debugfs_vm_stat(pid, "mm_released"));
+	EXPECT_EQ(0, vmmu_debugfs_vm_stat(pid, "invalidate_in_progress"));
+	EXPECT_EQ(0, vmmu_debugfs_vm_stat(pid, "invalidate_in_flight"));
+	EXPECT_EQ(1, vmmu_debugfs_vm_stat(pid, "memslots"));
+	EXPECT_EQ(-EIO, vmmu_set_memslot(vm, 3, 0, 0, 0, NULL));
+	EXPECT_EQ(-EIO, vmmu_ioctl(vm, VMMU_CHECK_EXTENSION, VMMU_CAP_PT_FORMAT));
+	EXPECT_EQ(base + 1, vmmu_live_vms());
+	close(vm);
+	EXPECT_EQ(base, vmmu_wait_live_vms(base, 2000));
+	EXPECT_EQ(-ENOENT, vmmu_debugfs_vm_stat(pid, "mm_released"));
+}
+
+/* The tracepoints report what the counters count. */
+TEST(tracepoints)
+{
+	const char *tr = "/sys/kernel/tracing";
+	char path[256], line[512], want_slot[64], want_locked[64];
+	char *mem = map_region(), *other = map_region();
+	bool memslot = false, locked = false, elided = false;
+	int vm = vmmu_new_vm(VMMU_VM_TYPE_NPT, 0);
+	FILE *f;
+
+	ASSERT_LE(0, vm);
+	ASSERT_TRUE(mem != MAP_FAILED && other != MAP_FAILED);
+	snprintf(path, sizeof(path), "%s/events/vmmu/enable", tr);
+	ASSERT_EQ(0, write_file(path, "1"));
+	snprintf(path, sizeof(path), "%s/trace", tr);
+	ASSERT_EQ(0, write_file(path, ""));
+
+	ASSERT_EQ(0, vmmu_set_memslot(vm, 7, 0, SLOT_GPA, REGION, mem));
+	ASSERT_EQ(0, madvise(mem, PAGE, MADV_DONTNEED));
+	ASSERT_EQ(0, madvise(other, PAGE, MADV_DONTNEED));
+
+	snprintf(path, sizeof(path), "%s/events/vmmu/enable", tr);
+	ASSERT_EQ(0, write_file(path, "0"));
+	snprintf(want_slot, sizeof(want_slot), "slot 7 create gfn 0x%llx npages %lu",
+		 SLOT_GPA >> 12, REGION / PAGE);
+	snprintf(want_locked, sizeof(want_locked), "hva 0x%lx-0x%lx locked",
+		 (unsigned long)mem, (unsigned long)mem + PAGE);
+	snprintf(path, sizeof(path), "%s/trace", tr);
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "vmmu_memslot_update:") && strstr(line, want_slot))
+			memslot = true;
+		if (strstr(line, "vmmu_invalidate_range_start:") &&
+		    strstr(line, want_locked))
+			locked = true;
+		if (strstr(line, "vmmu_invalidate_range_end:") &&
+		    strstr(line, "elided"))
+			elided = true;
+	}
+	fclose(f);
+	EXPECT_TRUE(memslot) TH_LOG("no '%s'", want_slot);
+	EXPECT_TRUE(locked) TH_LOG("no '%s'", want_locked);
+	EXPECT_TRUE(elided);
+	close(vm);
+}
+
+TEST_HARNESS_MAIN
