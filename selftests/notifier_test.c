@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -485,6 +487,131 @@ TEST(vm_outlives_its_mm)
 	close(vm);
 	EXPECT_EQ(base, vmmu_wait_live_vms(base, 2000));
 	EXPECT_EQ(-ENOENT, vmmu_debugfs_vm_stat(pid, "mm_released"));
+}
+
+#define CGROUP		"/sys/fs/cgroup"
+#define OOM_CGROUP	CGROUP "/vmmu_oom"
+/* Long enough for the kill and the reaper's 2 s grace period to pass. */
+#define OOM_DELAY_MS	6000
+
+struct oom_park {
+	char *page;		/* a one-page mapping of its own */
+	int go[2];		/* pipe: start the zap */
+};
+
+static void *oom_victim_zap(void *arg)
+{
+	struct oom_park *park = arg;
+	char c;
+
+	if (read(park->go[0], &c, 1) == 1)
+		madvise(park->page, PAGE, MADV_DONTNEED);
+	return NULL;
+}
+
+/*
+ * The OOM victim: a VM with a slot, and a thread parked in a blockable zap
+ * of one page.  The delay is armed only once everything else is set up, so
+ * that no other invalidation of this mm (COW faults, stack guards) sits in
+ * it.
+ */
+static int oom_victim(int sock)
+{
+	struct oom_park park;
+	struct vmmu_vm_stats st;
+	char ms[16], *mem, *hog;
+	size_t i;
+	pthread_t t;
+	int vm;
+
+	/* Reclaim near the limit would split THPs: more invalidations. */
+	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) ||
+	    write_file(OOM_CGROUP "/cgroup.procs", "0"))
+		return 1;
+	vm = vmmu_new_vm(VMMU_VM_TYPE_NPT, 0);
+	mem = map_region();
+	park.page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/*
+	 * Mapped now: mmap() needs mmap_lock for write, and would queue
+	 * behind the parked zap; faulting pages in needs it only for read.
+	 */
+	hog = mmap(NULL, 256 * MB, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm < 0 || mem == MAP_FAILED || park.page == MAP_FAILED ||
+	    hog == MAP_FAILED ||
+	    vmmu_set_memslot(vm, 0, 0, 0, REGION, mem) || send_fd(sock, vm) ||
+	    pipe(park.go) || pthread_create(&t, NULL, oom_victim_zap, &park) ||
+	    vmmu_get_stats(vm, &st))
+		return 2;
+	park.page[0] = 1;
+
+	/*
+	 * Parked in invalidate_range_start()'s uninterruptible sleep with
+	 * mmap_lock held for read only, that thread keeps the killed process
+	 * from exiting, and the OOM reaper gets to reap it.
+	 */
+	snprintf(ms, sizeof(ms), "%d", OOM_DELAY_MS);
+	if (vmmu_set_param("mn_inject_delay_ms", ms) ||
+	    write(park.go[1], "g", 1) != 1)
+		return 3;
+	do {
+		if (vmmu_get_stats(vm, &st))
+			return 4;
+	} while (!st.invalidate_in_flight);
+
+	/* Four times the cgroup's limit: the OOM killer comes first. */
+	for (i = 0; i < 256 * MB; i += PAGE)
+		hog[i] = 7;
+	return 5;
+}
+
+/*
+ * No VM in the test process itself: the injected delay would otherwise
+ * stall every invalidation its fork() makes.
+ */
+FIXTURE(oom) {};
+FIXTURE_SETUP(oom) {}
+FIXTURE_TEARDOWN(oom)
+{
+	vmmu_set_param("mn_inject_delay_ms", "0");
+	rmdir(OOM_CGROUP);
+}
+
+/* The OOM reaper's invalidations cannot sleep, and need not. */
+TEST_F_TIMEOUT(oom, reaper_does_not_block, 120)
+{
+	int sv[2], vm, status;
+	pid_t pid;
+
+	if (access(CGROUP "/cgroup.controllers", F_OK))
+		ASSERT_EQ(0, mount("none", CGROUP, "cgroup2", 0, NULL));
+	ASSERT_EQ(0, write_file(CGROUP "/cgroup.subtree_control", "+memory"));
+	if (mkdir(OOM_CGROUP, 0755))
+		ASSERT_EQ(EEXIST, errno);
+	ASSERT_EQ(0, write_file(OOM_CGROUP "/memory.max", "64M"));
+	write_file(OOM_CGROUP "/memory.swap.max", "0");
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(oom_victim(sv[1]));
+
+	vm = recv_fd(sv[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_LE(0, vm) TH_LOG("victim exited with %d", WEXITSTATUS(status));
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		TH_LOG("victim was not OOM-killed (status %#x)", status);
+
+	TH_LOG("victim's VM: %ld invalidations, %ld of them from the OOM reaper",
+	       vmmu_debugfs_vm_stat(pid, "invalidations"),
+	       vmmu_debugfs_vm_stat(pid, "invalidations_nonblock"));
+	EXPECT_LE(1, vmmu_debugfs_vm_stat(pid, "invalidations_nonblock"));
+	EXPECT_EQ(1, vmmu_debugfs_vm_stat(pid, "mm_released"));
+	EXPECT_EQ(0, vmmu_debugfs_vm_stat(pid, "invalidate_in_progress"));
+	EXPECT_EQ(0, vmmu_debugfs_vm_stat(pid, "invalidate_in_flight"));
+	close(vm);
 }
 
 /* The tracepoints report what the counters count. */
