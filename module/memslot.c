@@ -26,7 +26,6 @@
  */
 #include <linux/mm.h>
 #include <linux/overflow.h>
-#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -318,22 +317,39 @@ static void memslot_set_invalid(struct vmmu_memory_slot *slot, bool invalid)
 }
 
 /*
- * Step 2: keep the published slots that @changes delete or move from being
- * mapped again, and zap what they map.  Returns true if it did anything.
+ * Does the batch, taken as a whole, delete or move the published @old?
+ * Judge by the net result in @inactive, not by each change's own op: a
+ * batch may change a slot's flags and then delete it.
+ */
+static bool memslot_leaves(struct vmmu_memslots *inactive,
+			   struct vmmu_memory_slot *old)
+{
+	struct vmmu_memory_slot *final = memslot_by_id(inactive, old->id);
+
+	return !final || final->base_gfn != old->base_gfn ||
+	       final->npages != old->npages ||
+	       final->userspace_addr != old->userspace_addr;
+}
+
+/*
+ * Step 2: keep the published slots that the batch deletes or moves from
+ * being mapped again, and zap what they map.  Returns true if it did
+ * anything.
  */
 static bool memslots_invalidate_old(struct vmmu_vm *vm,
 				    struct vmmu_memslots *active,
+				    struct vmmu_memslots *inactive,
 				    struct vmmu_memslot_change *changes, u32 n)
 {
 	bool any = false;
 	u32 i;
 
 	for (i = 0; i < n; i++) {
-		struct vmmu_memslot_change *c = &changes[i];
+		struct vmmu_memory_slot *old = changes[i].old;
 
-		if ((c->op == VMMU_MEMSLOT_DELETE || c->op == VMMU_MEMSLOT_MOVE) &&
-		    memslot_published(active, c->old)) {
-			memslot_set_invalid(c->old, true);
+		if (memslot_published(active, old) &&
+		    memslot_leaves(inactive, old)) {
+			memslot_set_invalid(old, true);
 			any = true;
 		}
 	}
@@ -365,7 +381,11 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 	if (!changes)
 		return -ENOMEM;
 
-	mutex_lock(&vm->slots_lock);
+	/* The holder may wait long for invalidations: stay killable. */
+	if (mutex_lock_killable(&vm->slots_lock)) {
+		kvfree(changes);
+		return -EINTR;
+	}
 	active = vmmu_memslots(vm);
 	inactive = &vm->memslot_sets[active->node_idx ^ 1];
 
@@ -388,7 +408,7 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 		goto out_unlock;
 
 	/* 2 and 3 */
-	invalidated = memslots_invalidate_old(vm, active, changes, n);
+	invalidated = memslots_invalidate_old(vm, active, inactive, changes, n);
 	inactive->generation =
 		(active->generation & ~VMMU_MEMSLOT_GEN_UPDATE_IN_PROGRESS) + 1;
 	r = vmmu_wait_and_publish_memslots(vm, inactive, &wait_ns);
@@ -408,6 +428,8 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 		struct vmmu_memslot_change *c = &changes[i];
 		struct vmmu_memory_slot *slot = c->new ?: c->old;
 
+		if (c->op == VMMU_MEMSLOT_FLAGS)
+			vmmu_mmu_memslot_flags_changed(vm, c->old, c->new);
 		memslot_apply(active, c, false);
 		trace_vmmu_memslot_update(vm->id, slot->id, c->op, slot->base_gfn,
 					  slot->npages, wait_ns);
@@ -456,24 +478,23 @@ long vmmu_ioctl_set_memslots(struct vmmu_vm *vm, void __user *argp)
 
 	if (copy_from_user(&batch, ubatch, sizeof(batch)))
 		return -EFAULT;
+	/* Written first, so that a success is never reported as -EFAULT. */
+	if (put_user(error_index, &ubatch->error_index))
+		return -EFAULT;
 	if (batch.flags || batch.reserved)
-		r = -EINVAL;
-	else if (batch.nr > VMMU_MEMSLOT_BATCH_MAX)
-		r = -E2BIG;
-	else if (!batch.nr)
-		r = 0;
-	else
-		r = 1;
-	if (r <= 0)
-		goto out;
+		return -EINVAL;
+	if (batch.nr > VMMU_MEMSLOT_BATCH_MAX)
+		return -E2BIG;
+	if (!batch.nr)
+		return 0;
 
 	reqs = vmemdup_user(ubatch->entries, array_size(batch.nr, sizeof(*reqs)));
 	if (IS_ERR(reqs))
 		return PTR_ERR(reqs);
 	r = vmmu_update_memslots(vm, reqs, batch.nr, &error_index);
 	kvfree(reqs);
-out:
-	if (put_user(error_index, &ubatch->error_index))
+	/* Only a refused entry sets it: nothing was applied then. */
+	if (error_index != ~0U && put_user(error_index, &ubatch->error_index))
 		return -EFAULT;
 	return r;
 }
@@ -500,11 +521,14 @@ long vmmu_ioctl_lookup_memslot(struct vmmu_vm *vm, void __user *argp)
 		flags = slot ? READ_ONCE(slot->flags) : 0;
 		if (!(flags & VMMU_MEMSLOT_INVALID))
 			break;
-		/* Being deleted or moved: its update publishes the result soon. */
+		/*
+		 * Being deleted or moved: sleep until the update that holds
+		 * slots_lock has published its result.
+		 */
 		srcu_read_unlock(&vm->srcu, idx);
-		if (fatal_signal_pending(current))
+		if (mutex_lock_killable(&vm->slots_lock))
 			return -EINTR;
-		cond_resched();
+		mutex_unlock(&vm->slots_lock);
 	}
 	if (slot) {
 		lookup.userspace_addr = slot->userspace_addr +

@@ -39,3 +39,14 @@ void vmmu_mmu_zap_all(struct vmmu_vm *vm)
 		vmmu_mmu_flush_tlbs(vm);
 	write_unlock(&vm->mmu_lock);
 }
+
+/*
+ * A slot's flags changed (dirty logging switched): mappings made under the
+ * old flags may need write protection or splitting.
+ */
+void vmmu_mmu_memslot_flags_changed(struct vmmu_vm *vm,
+				    struct vmmu_memory_slot *old,
+				    struct vmmu_memory_slot *new)
+{
+	lockdep_assert_held(&vm->slots_lock);
+}

@@ -111,7 +111,7 @@ int vmmu_stats_init(struct vmmu_vm *vm)
 	if (!vm->mn_stats)
 		return -ENOMEM;
 
-	snprintf(name, sizeof(name), "%d-%u", task_pid_nr(current), vm->id);
+	snprintf(name, sizeof(name), "%d-%u", task_tgid_nr(current), vm->id);
 	vm->debugfs_dir = debugfs_create_dir(name, vmmu_debugfs_dir);
 	debugfs_create_file("stats", 0444, vm->debugfs_dir, vm,
 			    &vmmu_stats_fops);

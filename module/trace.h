@@ -7,6 +7,11 @@
 
 #include <linux/tracepoint.h>
 
+TRACE_DEFINE_ENUM(VMMU_MEMSLOT_CREATE);
+TRACE_DEFINE_ENUM(VMMU_MEMSLOT_DELETE);
+TRACE_DEFINE_ENUM(VMMU_MEMSLOT_MOVE);
+TRACE_DEFINE_ENUM(VMMU_MEMSLOT_FLAGS);
+
 DECLARE_EVENT_CLASS(vmmu_invalidate_class,
 		    TP_PROTO(u32 vm, unsigned long start, unsigned long end,
 			     bool locked, bool blockable),

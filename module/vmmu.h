@@ -179,6 +179,9 @@ bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
 void vmmu_mmu_flush_tlbs(struct vmmu_vm *vm);
 void vmmu_mmu_zap_memslot(struct vmmu_vm *vm, struct vmmu_memory_slot *slot);
 void vmmu_mmu_zap_all(struct vmmu_vm *vm);
+void vmmu_mmu_memslot_flags_changed(struct vmmu_vm *vm,
+				    struct vmmu_memory_slot *old,
+				    struct vmmu_memory_slot *new);
 
 /* stats.c */
 int vmmu_stats_init(struct vmmu_vm *vm);

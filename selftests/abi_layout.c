@@ -17,6 +17,25 @@ ABI_OFFSET(struct vmmu_create_vm, type, 0);
 ABI_OFFSET(struct vmmu_create_vm, flags, 4);
 ABI_OFFSET(struct vmmu_create_vm, reserved, 8);
 
+ABI_SIZE(struct vmmu_memslot, 64);
+ABI_OFFSET(struct vmmu_memslot, guest_phys_addr, 8);
+ABI_OFFSET(struct vmmu_memslot, userspace_addr, 24);
+ABI_SIZE(struct vmmu_memslot_batch, 16);
+ABI_OFFSET(struct vmmu_memslot_batch, entries, 16);
+ABI_SIZE(struct vmmu_memslot_lookup, 64);
+ABI_OFFSET(struct vmmu_memslot_lookup, slot, 40);
+ABI_SIZE(struct vmmu_vm_stats, 8 + 22 * 8);
+ABI_OFFSET(struct vmmu_vm_stats, invalidations, 8);
+ABI_OFFSET(struct vmmu_vm_stats, memslot_generation, 8 + 13 * 8);
+ABI_OFFSET(struct vmmu_vm_stats, pt_pages, 8 + 21 * 8);
+ABI_SIZE(struct vmmu_prefault, 64);
+ABI_SIZE(struct vmmu_translation, 64);
+ABI_OFFSET(struct vmmu_translation, level, 28);
+ABI_SIZE(struct vmmu_access, 64);
+ABI_OFFSET(struct vmmu_access, exit_gpa, 32);
+ABI_SIZE(struct vmmu_dirty_log, 64);
+ABI_OFFSET(struct vmmu_dirty_log, bitmap, 24);
+
 /* The size is encoded in the ioctl number: it must not depend on -m32. */
 _Static_assert(VMMU_CREATE_VM == 0x4040bd01, "VMMU_CREATE_VM");
 _Static_assert(VMMU_GET_API_VERSION == 0xbd00, "VMMU_GET_API_VERSION");

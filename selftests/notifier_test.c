@@ -90,6 +90,11 @@ FIXTURE_VARIANT_ADD(mn, no_elision) {
 
 FIXTURE_SETUP(mn)
 {
+	/*
+	 * The storms count invalidations exactly: keep khugepaged and THP
+	 * splits from invalidating this mm behind their back.
+	 */
+	ASSERT_EQ(0, prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0));
 	self->vm = vmmu_new_vm(VMMU_VM_TYPE_NPT, variant->vm_flags);
 	ASSERT_LE(0, self->vm);
 	self->slot_mem = map_region();

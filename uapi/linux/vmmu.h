@@ -103,6 +103,15 @@ struct vmmu_vm_stats {
 	__u64 invalidate_seq;
 	__u64 memslots;
 	__u64 memslot_generation;
+	/* the page tables */
+	__u64 faults;			/* resolved faults */
+	__u64 faults_4k;		/* mapped at each leaf level */
+	__u64 faults_2m;
+	__u64 faults_1g;
+	__u64 fault_retries;		/* raced with an invalidation */
+	__u64 zapped;			/* leaf entries removed */
+	__u64 tlb_flushes;
+	__u64 pt_pages;			/* now: page-table pages in use */
 };
 
 /*
@@ -122,6 +131,79 @@ struct vmmu_vm_stats {
 #define VMMU_CAP_MAX_GPA_BITS	5	/* guest-physical address width */
 #define VMMU_CAP_VM_FLAGS	6	/* VMMU_CREATE_VM flags accepted */
 
+/*
+ * VMMU_PREFAULT: map [guest_phys_addr, guest_phys_addr + size) ahead of
+ * time.  On return both fields are advanced past what was mapped.
+ */
+#define VMMU_PREFAULT_WRITE	0x1	/* map writable, breaking COW */
+
+struct vmmu_prefault {
+	__u64 guest_phys_addr;
+	__u64 size;
+	__u32 flags;		/* VMMU_PREFAULT_* */
+	__u32 reserved0;	/* must be 0 */
+	__u64 reserved[5];	/* must be 0 */
+};
+
+/* VMMU_TRANSLATE: what the VM's page tables map at guest_phys_addr. */
+#define VMMU_TRANSLATE_MAPPED	0x1
+#define VMMU_TRANSLATE_READ	0x2
+#define VMMU_TRANSLATE_WRITE	0x4
+#define VMMU_TRANSLATE_EXEC	0x8
+#define VMMU_TRANSLATE_ACCESSED	0x10
+#define VMMU_TRANSLATE_DIRTY	0x20
+
+struct vmmu_translation {
+	__u64 guest_phys_addr;	/* in */
+	__u64 host_phys_addr;	/* out: 0 unless the caller has CAP_SYS_ADMIN */
+	__u64 entry;		/* out: the leaf entry, physical address masked */
+	__u32 flags;		/* out: VMMU_TRANSLATE_* */
+	__u32 level;		/* out: of the leaf: 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB */
+	__u64 reserved[4];	/* must be 0 */
+};
+
+/*
+ * VMMU_ACCESS: read or write guest-physical memory by walking the VM's
+ * page tables as the CPU would (permissions, accessed and dirty bits),
+ * faulting through the VM's fault path on a miss.  Stops short, with
+ * @exit saying why, where a vCPU would exit to user space.
+ */
+#define VMMU_ACCESS_WRITE	0x1
+#define VMMU_ACCESS_FETCH	0x2	/* a read that needs execute permission */
+
+#define VMMU_ACCESS_EXIT_NONE		0	/* all @len bytes done */
+#define VMMU_ACCESS_EXIT_MMIO		1	/* no memslot at @exit_gpa */
+#define VMMU_ACCESS_EXIT_READONLY_SLOT	2	/* write to a read-only memslot */
+#define VMMU_ACCESS_EXIT_READONLY_HOST	3	/* write to a read-only host page */
+#define VMMU_ACCESS_EXIT_HOST_FAULT	4	/* no host page (unmapped, SIGBUS) */
+
+struct vmmu_access {
+	__u64 guest_phys_addr;
+	__u64 buf;		/* user buffer */
+	__u32 len;		/* bytes */
+	__u32 flags;		/* VMMU_ACCESS_WRITE or _FETCH */
+	__u32 done;		/* out: bytes transferred */
+	__u32 exit;		/* out: VMMU_ACCESS_EXIT_* */
+	__u64 exit_gpa;		/* out: where it stopped */
+	__u64 reserved[3];	/* must be 0 */
+};
+
+/*
+ * Dirty logging of a slot with VMMU_MEM_LOG_DIRTY_PAGES: one bit per 4 KiB
+ * page of the slot, bit i for the slot's page i.
+ * VMMU_GET_DIRTY_LOG copies the slot's bitmap to @bitmap and resets it.
+ * VMMU_CLEAR_DIRTY_LOG clears the bits set in @bitmap for pages
+ * [first_page, first_page + num_pages), first_page a multiple of 64.
+ */
+struct vmmu_dirty_log {
+	__u32 slot;
+	__u32 flags;		/* must be 0 */
+	__u64 first_page;	/* CLEAR only; 0 for GET */
+	__u64 num_pages;	/* CLEAR only; 0 for GET */
+	__u64 bitmap;		/* user pointer */
+	__u64 reserved[4];	/* must be 0 */
+};
+
 /* ioctls on /dev/vmmu */
 #define VMMU_GET_API_VERSION	_IO(VMMUIO, 0x00)
 #define VMMU_CREATE_VM		_IOW(VMMUIO, 0x01, struct vmmu_create_vm)
@@ -134,5 +216,10 @@ struct vmmu_vm_stats {
 #define VMMU_LOOKUP_MEMSLOT	_IOWR(VMMUIO, 0x12, struct vmmu_memslot_lookup)
 /* The argument points to a struct vmmu_vm_stats of any size >= 8. */
 #define VMMU_GET_STATS		_IO(VMMUIO, 0x20)
+#define VMMU_PREFAULT		_IOWR(VMMUIO, 0x30, struct vmmu_prefault)
+#define VMMU_TRANSLATE		_IOWR(VMMUIO, 0x31, struct vmmu_translation)
+#define VMMU_ACCESS		_IOWR(VMMUIO, 0x32, struct vmmu_access)
+#define VMMU_GET_DIRTY_LOG	_IOW(VMMUIO, 0x33, struct vmmu_dirty_log)
+#define VMMU_CLEAR_DIRTY_LOG	_IOW(VMMUIO, 0x34, struct vmmu_dirty_log)
 
 #endif /* _UAPI_LINUX_VMMU_H */
