@@ -10,6 +10,7 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/rcupdate.h>
 #include <asm/cpufeature.h>
 
 #include "vmmu.h"
@@ -124,6 +125,8 @@ static void __exit vmmu_exit(void)
 {
 	misc_deregister(&vmmu_dev);
 	debugfs_remove_recursive(vmmu_debugfs_dir);
+	/* Page tables of freed VMs may still wait for an RCU grace period. */
+	rcu_barrier();
 	/* Every VM file holds a module reference. */
 	WARN_ON_ONCE(atomic_read(&vmmu_nr_vms));
 }

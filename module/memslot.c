@@ -57,6 +57,13 @@ void vmmu_memslots_init(struct vmmu_vm *vm)
 	RCU_INIT_POINTER(vm->memslots, &vm->memslot_sets[0]);
 }
 
+static void memslot_free(struct vmmu_memory_slot *slot)
+{
+	if (slot)
+		kvfree(slot->dirty_bitmap);
+	kfree(slot);
+}
+
 /* Only when the VM is being freed: no reader, no notifier, no update. */
 void vmmu_memslots_free(struct vmmu_vm *vm)
 {
@@ -67,7 +74,7 @@ void vmmu_memslots_free(struct vmmu_vm *vm)
 	/* Both sets hold the same slots once an update has completed. */
 	rbtree_postorder_for_each_entry_safe(slot, next, &slots->id_tree,
 					     id_node[idx])
-		kfree(slot);
+		memslot_free(slot);
 }
 
 struct vmmu_memory_slot *vmmu_gfn_to_memslot(struct vmmu_memslots *slots, u64 gfn)
@@ -88,8 +95,7 @@ struct vmmu_memory_slot *vmmu_gfn_to_memslot(struct vmmu_memslots *slots, u64 gf
 	return NULL;
 }
 
-static struct vmmu_memory_slot *memslot_by_id(struct vmmu_memslots *slots,
-					      u32 id)
+struct vmmu_memory_slot *vmmu_id_to_memslot(struct vmmu_memslots *slots, u32 id)
 {
 	struct rb_node *node = slots->id_tree.rb_node;
 	int idx = slots->node_idx;
@@ -254,7 +260,7 @@ static int memslot_prepare(struct vmmu_memslots *slots,
 	    !PAGE_ALIGNED(req->userspace_addr))
 		return -EINVAL;
 
-	old = memslot_by_id(slots, req->slot);
+	old = vmmu_id_to_memslot(slots, req->slot);
 	if (!req->memory_size) {
 		if (!old)
 			return -ENOENT;
@@ -290,6 +296,15 @@ static int memslot_prepare(struct vmmu_memslots *slots,
 	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
 	if (!new)
 		return -ENOMEM;
+	/* A moved or newly logging slot starts with a clean log. */
+	if (req->flags & VMMU_MEM_LOG_DIRTY_PAGES) {
+		new->dirty_bitmap = kvcalloc(BITS_TO_LONGS(req->memory_size >> PAGE_SHIFT),
+					     sizeof(long), GFP_KERNEL_ACCOUNT);
+		if (!new->dirty_bitmap) {
+			kfree(new);
+			return -ENOMEM;
+		}
+	}
 	new->id = req->slot;
 	new->flags = req->flags;
 	new->base_gfn = req->guest_phys_addr >> PAGE_SHIFT;
@@ -306,7 +321,7 @@ static int memslot_prepare(struct vmmu_memslots *slots,
 static bool memslot_published(struct vmmu_memslots *active,
 			      struct vmmu_memory_slot *slot)
 {
-	return slot && memslot_by_id(active, slot->id) == slot;
+	return slot && vmmu_id_to_memslot(active, slot->id) == slot;
 }
 
 static void memslot_set_invalid(struct vmmu_memory_slot *slot, bool invalid)
@@ -324,7 +339,7 @@ static void memslot_set_invalid(struct vmmu_memory_slot *slot, bool invalid)
 static bool memslot_leaves(struct vmmu_memslots *inactive,
 			   struct vmmu_memory_slot *old)
 {
-	struct vmmu_memory_slot *final = memslot_by_id(inactive, old->id);
+	struct vmmu_memory_slot *final = vmmu_id_to_memslot(inactive, old->id);
 
 	return !final || final->base_gfn != old->base_gfn ||
 	       final->npages != old->npages ||
@@ -395,7 +410,7 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 		if (r > 0) {
 			r = memslot_apply(inactive, &changes[n], true);
 			if (r)
-				kfree(changes[n].new);
+				memslot_free(changes[n].new);
 			else
 				n++;
 		}
@@ -435,7 +450,7 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 					  slot->npages, wait_ns);
 	}
 	for (i = 0; i < n; i++)
-		kfree(changes[i].old);
+		memslot_free(changes[i].old);
 
 	WRITE_ONCE(vm->slot_stats.updates, vm->slot_stats.updates + 1);
 	if (wait_ns) {
@@ -450,7 +465,7 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 undo:
 	while (n--) {
 		memslot_revert(inactive, &changes[n]);
-		kfree(changes[n].new);
+		memslot_free(changes[n].new);
 	}
 out_unlock:
 	mutex_unlock(&vm->slots_lock);

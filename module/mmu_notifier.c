@@ -144,13 +144,13 @@ static int vmmu_mn_invalidate_range_start(struct mmu_notifier *mn,
 	locked = vmmu_mn_handle_range(vm, range->start, range->end, true,
 				      blockable);
 
-	this_cpu_inc(vm->mn_stats->invalidations);
+	this_cpu_inc(vm->pcpu_stats->invalidations);
 	if (locked)
-		this_cpu_inc(vm->mn_stats->locked);
+		this_cpu_inc(vm->pcpu_stats->locked);
 	else
-		this_cpu_inc(vm->mn_stats->elided);
+		this_cpu_inc(vm->pcpu_stats->elided);
 	if (!blockable)
-		this_cpu_inc(vm->mn_stats->nonblock);
+		this_cpu_inc(vm->pcpu_stats->nonblock);
 	trace_vmmu_invalidate_range_start(vm->id, range->start, range->end,
 					  locked, blockable);
 	return 0;
@@ -194,9 +194,63 @@ static void vmmu_mn_change_pte(struct mmu_notifier *mn, struct mm_struct *mm,
 	struct vmmu_vm *vm = mn_to_vm(mn);
 
 	WARN_ON_ONCE(!READ_ONCE(vm->mn_active_invalidate_count));
-	this_cpu_inc(vm->mn_stats->change_pte);
+	this_cpu_inc(vm->pcpu_stats->change_pte);
 }
 #endif
+
+/*
+ * Page aging: were the host pages of [start, end) accessed through the
+ * VM's page tables since the last clear?  Like invalidations, ranges that
+ * meet no memslot take no lock.
+ */
+static bool vmmu_mn_age(struct vmmu_vm *vm, unsigned long start,
+			unsigned long end, bool clear)
+{
+	struct vmmu_memory_slot *slot;
+	struct vmmu_memslots *slots;
+	bool young = false;
+	int idx;
+
+	idx = srcu_read_lock(&vm->srcu);
+	slots = vmmu_memslots(vm);
+	for (slot = vmmu_hva_range_first(slots, start, end); slot;
+	     slot = vmmu_hva_range_next(slots, slot, start, end)) {
+		unsigned long hva_start = max(start, slot->userspace_addr);
+		unsigned long hva_end = min(end, vmmu_memslot_hva_end(slot));
+		u64 first = (hva_start - slot->userspace_addr) >> PAGE_SHIFT;
+		u64 last = (hva_end - slot->userspace_addr - 1) >> PAGE_SHIFT;
+
+		read_lock(&vm->mmu_lock);
+		young |= vmmu_mmu_age_gfn_range(vm, slot->base_gfn + first,
+						slot->base_gfn + last + 1, clear);
+		read_unlock(&vm->mmu_lock);
+	}
+	srcu_read_unlock(&vm->srcu, idx);
+	return young;
+}
+
+/*
+ * No TLB caches the accessed bits yet (the vCPU backends will flush here),
+ * so clearing with and without a flush is the same.
+ */
+static int vmmu_mn_clear_flush_young(struct mmu_notifier *mn,
+				     struct mm_struct *mm,
+				     unsigned long start, unsigned long end)
+{
+	return vmmu_mn_age(mn_to_vm(mn), start, end, true);
+}
+
+static int vmmu_mn_clear_young(struct mmu_notifier *mn, struct mm_struct *mm,
+			       unsigned long start, unsigned long end)
+{
+	return vmmu_mn_age(mn_to_vm(mn), start, end, true);
+}
+
+static int vmmu_mn_test_young(struct mmu_notifier *mn, struct mm_struct *mm,
+			      unsigned long address)
+{
+	return vmmu_mn_age(mn_to_vm(mn), address, address + 1, false);
+}
 
 /* The mm is being torn down: nothing it maps may stay mapped. */
 static void vmmu_mn_release(struct mmu_notifier *mn, struct mm_struct *mm)
@@ -213,6 +267,9 @@ static void vmmu_mn_release(struct mmu_notifier *mn, struct mm_struct *mm)
 static const struct mmu_notifier_ops vmmu_mmu_notifier_ops = {
 	.invalidate_range_start	= vmmu_mn_invalidate_range_start,
 	.invalidate_range_end	= vmmu_mn_invalidate_range_end,
+	.clear_flush_young	= vmmu_mn_clear_flush_young,
+	.clear_young		= vmmu_mn_clear_young,
+	.test_young		= vmmu_mn_test_young,
 #ifdef VMMU_HAVE_MN_CHANGE_PTE
 	.change_pte		= vmmu_mn_change_pte,
 #endif

@@ -15,34 +15,41 @@
 
 #include "vmmu.h"
 
-void vmmu_mn_stats_sum(struct vmmu_vm *vm, struct vmmu_mn_stats *sum)
+void vmmu_pcpu_stats_sum(struct vmmu_vm *vm, struct vmmu_pcpu_stats *sum)
 {
-	int cpu;
+	const int n = sizeof(*sum) / sizeof(u64);
+	u64 *total = (u64 *)sum;
+	int cpu, i;
 
 	memset(sum, 0, sizeof(*sum));
 	for_each_possible_cpu(cpu) {
-		struct vmmu_mn_stats *s = per_cpu_ptr(vm->mn_stats, cpu);
+		const u64 *c = (const u64 *)per_cpu_ptr(vm->pcpu_stats, cpu);
 
-		sum->invalidations += READ_ONCE(s->invalidations);
-		sum->elided += READ_ONCE(s->elided);
-		sum->locked += READ_ONCE(s->locked);
-		sum->nonblock += READ_ONCE(s->nonblock);
-		sum->change_pte += READ_ONCE(s->change_pte);
+		for (i = 0; i < n; i++)
+			total[i] += READ_ONCE(c[i]);
 	}
 }
 
 static void vmmu_stats_fill(struct vmmu_vm *vm, struct vmmu_vm_stats *st)
 {
 	struct vmmu_memslots *slots;
-	struct vmmu_mn_stats mn;
+	struct vmmu_pcpu_stats mn;
 	int idx;
 
-	vmmu_mn_stats_sum(vm, &mn);
+	vmmu_pcpu_stats_sum(vm, &mn);
 	st->invalidations = mn.invalidations;
 	st->invalidations_elided = mn.elided;
 	st->invalidations_locked = mn.locked;
 	st->invalidations_nonblock = mn.nonblock;
 	st->change_pte = mn.change_pte;
+	st->faults = mn.faults;
+	st->faults_4k = mn.faults_level[0];
+	st->faults_2m = mn.faults_level[1];
+	st->faults_1g = mn.faults_level[2];
+	st->fault_retries = mn.fault_retries;
+	st->zapped = mn.zapped;
+	st->tlb_flushes = mn.tlb_flushes;
+	st->pt_pages = atomic64_read(&vm->pt_pages);
 
 	st->memslot_updates = READ_ONCE(vm->slot_stats.updates);
 	st->memslot_updates_waited = READ_ONCE(vm->slot_stats.waited);
@@ -96,6 +103,14 @@ static int vmmu_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "invalidate_seq: %llu\n", st.invalidate_seq);
 	seq_printf(m, "memslots: %llu\n", st.memslots);
 	seq_printf(m, "memslot_generation: %llu\n", st.memslot_generation);
+	seq_printf(m, "faults: %llu\n", st.faults);
+	seq_printf(m, "faults_4k: %llu\n", st.faults_4k);
+	seq_printf(m, "faults_2m: %llu\n", st.faults_2m);
+	seq_printf(m, "faults_1g: %llu\n", st.faults_1g);
+	seq_printf(m, "fault_retries: %llu\n", st.fault_retries);
+	seq_printf(m, "zapped: %llu\n", st.zapped);
+	seq_printf(m, "tlb_flushes: %llu\n", st.tlb_flushes);
+	seq_printf(m, "pt_pages: %llu\n", st.pt_pages);
 	seq_printf(m, "mm_released: %d\n", READ_ONCE(vm->mm_released));
 	seq_printf(m, "lock_elision: %d\n",
 		   !(vm->flags & VMMU_VM_MN_NO_LOCK_ELISION));
@@ -107,8 +122,9 @@ int vmmu_stats_init(struct vmmu_vm *vm)
 {
 	char name[32];
 
-	vm->mn_stats = alloc_percpu_gfp(struct vmmu_mn_stats, GFP_KERNEL_ACCOUNT);
-	if (!vm->mn_stats)
+	vm->pcpu_stats = alloc_percpu_gfp(struct vmmu_pcpu_stats,
+					  GFP_KERNEL_ACCOUNT);
+	if (!vm->pcpu_stats)
 		return -ENOMEM;
 
 	snprintf(name, sizeof(name), "%d-%u", task_tgid_nr(current), vm->id);
@@ -122,5 +138,5 @@ int vmmu_stats_init(struct vmmu_vm *vm)
 void vmmu_stats_destroy(struct vmmu_vm *vm)
 {
 	debugfs_remove_recursive(vm->debugfs_dir);
-	free_percpu(vm->mn_stats);
+	free_percpu(vm->pcpu_stats);
 }

@@ -66,6 +66,35 @@ TRACE_EVENT(vmmu_memslot_update,
 				       { VMMU_MEMSLOT_FLAGS, "flags" }),
 		      __entry->gfn, __entry->npages, __entry->wait_ns));
 
+TRACE_EVENT(vmmu_page_fault,
+	    TP_PROTO(u32 vm, u64 gpa, bool write, int level, int result),
+	    TP_ARGS(vm, gpa, write, level, result),
+	    TP_STRUCT__entry(__field(u32, vm)
+			     __field(u64, gpa)
+			     __field(bool, write)
+			     __field(int, level)
+			     __field(int, result)),
+	    TP_fast_assign(__entry->vm = vm;
+			   __entry->gpa = gpa;
+			   __entry->write = write;
+			   __entry->level = level;
+			   __entry->result = result;),
+	    TP_printk("vm %u gpa 0x%llx %s level %d result %d", __entry->vm,
+		      __entry->gpa, __entry->write ? "write" : "read",
+		      __entry->level, __entry->result));
+
+TRACE_EVENT(vmmu_zap_gfn_range,
+	    TP_PROTO(u32 vm, u64 start, u64 end),
+	    TP_ARGS(vm, start, end),
+	    TP_STRUCT__entry(__field(u32, vm)
+			     __field(u64, start)
+			     __field(u64, end)),
+	    TP_fast_assign(__entry->vm = vm;
+			   __entry->start = start;
+			   __entry->end = end;),
+	    TP_printk("vm %u gfn 0x%llx-0x%llx", __entry->vm, __entry->start,
+		      __entry->end));
+
 #endif /* _VMMU_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -19,6 +19,7 @@ static void vmmu_vm_destroy(struct vmmu_vm *vm)
 {
 	/* Calls release() if the mm is still there; no callback runs after. */
 	vmmu_mmu_notifier_unregister(vm);
+	vmmu_mmu_destroy(vm);
 	vmmu_stats_destroy(vm);
 	vmmu_memslots_free(vm);
 	cleanup_srcu_struct(&vm->srcu);
@@ -66,6 +67,16 @@ static long vmmu_vm_ioctl(struct file *filp, unsigned int ioctl,
 		return vmmu_ioctl_lookup_memslot(vm, argp);
 	case VMMU_GET_STATS:
 		return vmmu_ioctl_get_stats(vm, argp);
+	case VMMU_PREFAULT:
+		return vmmu_ioctl_prefault(vm, argp);
+	case VMMU_TRANSLATE:
+		return vmmu_ioctl_translate(vm, argp);
+	case VMMU_ACCESS:
+		return vmmu_ioctl_access(vm, argp);
+	case VMMU_GET_DIRTY_LOG:
+		return vmmu_ioctl_dirty_log(vm, argp, true);
+	case VMMU_CLEAR_DIRTY_LOG:
+		return vmmu_ioctl_dirty_log(vm, argp, false);
 	default:
 		return -ENOTTY;
 	}
@@ -125,6 +136,9 @@ static struct vmmu_vm *vmmu_vm_alloc(u32 format, u32 flags)
 	r = vmmu_stats_init(vm);
 	if (r)
 		goto err_stats;
+	r = vmmu_mmu_init(vm);
+	if (r)
+		goto err_mmu;
 	r = vmmu_mmu_notifier_register(vm);
 	if (r)
 		goto err_notifier;
@@ -133,6 +147,8 @@ static struct vmmu_vm *vmmu_vm_alloc(u32 format, u32 flags)
 	return vm;
 
 err_notifier:
+	vmmu_mmu_destroy(vm);
+err_mmu:
 	vmmu_stats_destroy(vm);
 err_stats:
 	cleanup_srcu_struct(&vm->srcu);

@@ -41,6 +41,8 @@ struct vmmu_memory_slot {
 	unsigned long userspace_addr;
 	u32 flags;		/* VMMU_MEM_*, VMMU_MEMSLOT_INVALID */
 	u32 id;
+	/* With VMMU_MEM_LOG_DIRTY_PAGES; changed under mmu_lock (write). */
+	unsigned long *dirty_bitmap;
 	struct rb_node gfn_node[2];
 	struct rb_node id_node[2];
 	struct interval_tree_node hva_node[2];
@@ -70,13 +72,56 @@ struct vmmu_memslots {
 	int node_idx;
 };
 
-/* Counters bumped by the MMU notifier, which may elide every shared lock. */
-struct vmmu_mn_stats {
+/*
+ * Per-CPU counters: the MMU notifier may elide every shared lock, and
+ * faults should not bounce a shared cache line either.
+ */
+struct vmmu_pcpu_stats {
 	u64 invalidations;
 	u64 elided;
 	u64 locked;
 	u64 nonblock;
 	u64 change_pte;
+	u64 faults;
+	u64 faults_level[3];	/* 4 KiB, 2 MiB, 1 GiB */
+	u64 fault_retries;
+	u64 zapped;
+	u64 tlb_flushes;
+};
+
+/*
+ * An entry format (pt_format.c).  @readable lists the bits every level
+ * needs for any access (NPT walks are user accesses: P and US); @exec is
+ * EPT's execute bit, @nx NPT's no-execute bit.
+ */
+struct vmmu_pte_format {
+	const char *name;
+	u64 present;
+	u64 table;		/* a non-leaf entry, less the address */
+	u64 leaf;		/* a leaf, less address, W, A, D and large */
+	u64 readable;
+	u64 writable;
+	u64 exec;
+	u64 nx;
+	u64 accessed;
+	u64 dirty;
+	u64 large;
+};
+
+#define VMMU_PT_LEVELS	4
+
+/* One page-table page; its struct page's private field points here. */
+struct vmmu_pt {
+	u64 *entries;
+	struct page *page;
+	struct rcu_head rcu;
+	int level;		/* 4 (root) .. 1 (4 KiB leaves) */
+};
+
+/* Tables for one fault, allocated before mmu_lock is taken. */
+struct vmmu_pt_cache {
+	struct vmmu_pt *pts[VMMU_PT_LEVELS - 1];
+	int n;
 };
 
 /* Counters of memslot updates, protected by slots_lock. */
@@ -117,7 +162,7 @@ struct vmmu_vm {
 	unsigned long mn_active_invalidate_count;
 	struct rcuwait mn_memslots_update_rcuwait;
 	struct mmu_notifier mmu_notifier;
-	struct vmmu_mn_stats __percpu *mn_stats;
+	struct vmmu_pcpu_stats __percpu *pcpu_stats;
 
 	/*
 	 * The MMU lock, and the state a fault checks under it to learn that
@@ -128,6 +173,11 @@ struct vmmu_vm {
 	long mmu_invalidate_in_progress;
 	unsigned long mmu_invalidate_range_start;
 	unsigned long mmu_invalidate_range_end;
+
+	/* The page tables (mmu.c); the root never changes. */
+	const struct vmmu_pte_format *fmt;
+	struct vmmu_pt *root;
+	atomic64_t pt_pages;
 
 	struct dentry *debugfs_dir;
 };
@@ -156,6 +206,7 @@ void vmmu_vm_put(struct vmmu_vm *vm);
 void vmmu_memslots_init(struct vmmu_vm *vm);
 void vmmu_memslots_free(struct vmmu_vm *vm);
 struct vmmu_memory_slot *vmmu_gfn_to_memslot(struct vmmu_memslots *slots, u64 gfn);
+struct vmmu_memory_slot *vmmu_id_to_memslot(struct vmmu_memslots *slots, u32 id);
 struct vmmu_memory_slot *vmmu_hva_range_first(struct vmmu_memslots *slots,
 					      unsigned long start,
 					      unsigned long end);
@@ -173,20 +224,33 @@ void vmmu_mmu_notifier_unregister(struct vmmu_vm *vm);
 int vmmu_wait_and_publish_memslots(struct vmmu_vm *vm,
 				   struct vmmu_memslots *slots, u64 *wait_ns);
 
-/* mmu.c: the page tables (the hooks are complete for an empty MMU) */
+/* pt_format.c */
+const struct vmmu_pte_format *vmmu_pte_format(u32 pt_format);
+
+/* mmu.c */
+int vmmu_mmu_init(struct vmmu_vm *vm);
+void vmmu_mmu_destroy(struct vmmu_vm *vm);
 bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
 			      bool may_block);
 void vmmu_mmu_flush_tlbs(struct vmmu_vm *vm);
 void vmmu_mmu_zap_memslot(struct vmmu_vm *vm, struct vmmu_memory_slot *slot);
 void vmmu_mmu_zap_all(struct vmmu_vm *vm);
+bool vmmu_mmu_age_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
+			    bool clear);
 void vmmu_mmu_memslot_flags_changed(struct vmmu_vm *vm,
 				    struct vmmu_memory_slot *old,
 				    struct vmmu_memory_slot *new);
+int vmmu_page_fault(struct vmmu_vm *vm, u64 gpa, bool write, bool prefault,
+		    int *level);
+long vmmu_ioctl_prefault(struct vmmu_vm *vm, void __user *argp);
+long vmmu_ioctl_translate(struct vmmu_vm *vm, void __user *argp);
+long vmmu_ioctl_access(struct vmmu_vm *vm, void __user *argp);
+long vmmu_ioctl_dirty_log(struct vmmu_vm *vm, void __user *argp, bool get);
 
 /* stats.c */
 int vmmu_stats_init(struct vmmu_vm *vm);
 void vmmu_stats_destroy(struct vmmu_vm *vm);
-void vmmu_mn_stats_sum(struct vmmu_vm *vm, struct vmmu_mn_stats *sum);
+void vmmu_pcpu_stats_sum(struct vmmu_vm *vm, struct vmmu_pcpu_stats *sum);
 long vmmu_ioctl_get_stats(struct vmmu_vm *vm, void __user *argp);
 
 #endif /* VMMU_H */

@@ -34,7 +34,7 @@ initrd=$out/initrd.gz
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi -machine q35
 	-cpu EPYC,+svm,+npt -smp 2 -m 2048 -no-reboot -display none
 	-kernel "$(kernel_root "$label")/boot/vmlinuz-$rel" -initrd "$initrd"
-	-append "console=ttyS0,115200 panic=-1 panic_on_warn=1 oops=panic")
+	-append "console=ttyS0,115200 panic=-1 panic_on_warn=1 oops=panic hugepages=16")
 
 if [ $shell = 1 ]; then
 	exec "${qemu[@]}" -serial mon:stdio -serial "file:$out/output.log"

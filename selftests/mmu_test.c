@@ -1,0 +1,735 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The two-dimensional page tables, in both formats: data written on one
+ * side is read on the other, mappings follow the host (munmap, madvise,
+ * mprotect, fork and COW, THP, hugetlbfs), read-only slots and host pages,
+ * MMIO, and dirty logging.  Guest accesses go through VMMU_ACCESS, which
+ * walks the EPT or NPT tables as the CPU would.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vmmu_util.h"
+
+#define PAGE		4096UL
+#define MB		(1UL << 20)
+#define REGION		(8 * MB)
+#define GPA		0x40000000ULL	/* 1 GiB: aligned for any leaf */
+
+FIXTURE(mmu) {
+	int vm;
+	char *raw, *mem;	/* mem: REGION bytes, 2 MiB aligned */
+};
+
+FIXTURE_VARIANT(mmu) {
+	unsigned int type;
+};
+
+FIXTURE_VARIANT_ADD(mmu, ept) {
+	.type = VMMU_VM_TYPE_EPT,
+};
+
+FIXTURE_VARIANT_ADD(mmu, npt) {
+	.type = VMMU_VM_TYPE_NPT,
+};
+
+FIXTURE_SETUP(mmu)
+{
+	self->vm = vmmu_new_vm(variant->type, 0);
+	ASSERT_LE(0, self->vm);
+	self->raw = mmap(NULL, REGION + 2 * MB, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(self->raw != MAP_FAILED);
+	self->mem = (char *)(((uintptr_t)self->raw + 2 * MB - 1) & ~(2 * MB - 1));
+	/* 4 KiB host pages unless a test asks for THP. */
+	ASSERT_EQ(0, madvise(self->mem, REGION, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, REGION, self->mem));
+}
+
+FIXTURE_TEARDOWN(mmu)
+{
+	close(self->vm);
+	munmap(self->raw, REGION + 2 * MB);
+}
+
+static int guest_access(int vm, __u64 gpa, void *buf, __u32 len, __u32 flags,
+			struct vmmu_access *out)
+{
+	struct vmmu_access a = {
+		.guest_phys_addr = gpa, .buf = (uintptr_t)buf, .len = len,
+		.flags = flags,
+	};
+	int r = vmmu_ioctl(vm, VMMU_ACCESS, (unsigned long)&a);
+
+	if (out)
+		*out = a;
+	return r;
+}
+
+/* Read or write all of [gpa, gpa + len): 0, or -1 if it stopped short. */
+static int guest_read(int vm, __u64 gpa, void *buf, __u32 len)
+{
+	struct vmmu_access a;
+
+	return guest_access(vm, gpa, buf, len, 0, &a) || a.done != len ? -1 : 0;
+}
+
+static int guest_write(int vm, __u64 gpa, const void *buf, __u32 len)
+{
+	struct vmmu_access a;
+
+	return guest_access(vm, gpa, (void *)buf, len, VMMU_ACCESS_WRITE, &a) ||
+	       a.done != len ? -1 : 0;
+}
+
+static __u64 guest_read64(int vm, __u64 gpa)
+{
+	__u64 v = 0xdeadbeefdeadbeefULL;
+
+	guest_read(vm, gpa, &v, sizeof(v));
+	return v;
+}
+
+static struct vmmu_translation translate(int vm, __u64 gpa)
+{
+	struct vmmu_translation t = { .guest_phys_addr = gpa };
+
+	if (vmmu_ioctl(vm, VMMU_TRANSLATE, (unsigned long)&t))
+		t.flags = ~0U;
+	return t;
+}
+
+static __u64 stat_of(int vm, size_t offset)
+{
+	struct vmmu_vm_stats st;
+
+	if (vmmu_get_stats(vm, &st))
+		return ~0ULL;
+	return *(__u64 *)((char *)&st + offset);
+}
+
+#define STAT(vm, field)	stat_of(vm, offsetof(struct vmmu_vm_stats, field))
+
+TEST_F(mmu, host_writes_guest_reads)
+{
+	char buf[3 * PAGE];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(buf); i++)
+		self->mem[5 * PAGE + 100 + i] = (char)(i * 7 + 3);
+	ASSERT_EQ(0, guest_read(self->vm, GPA + 5 * PAGE + 100, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, self->mem + 5 * PAGE + 100, sizeof(buf)));
+
+	/* The host changes it again: the guest sees the change at once. */
+	self->mem[6 * PAGE] = 'x';
+	EXPECT_EQ('x', (char)guest_read64(self->vm, GPA + 6 * PAGE));
+}
+
+TEST_F(mmu, guest_writes_host_reads)
+{
+	const char msg[] = "written through the two-dimensional page tables";
+	struct vmmu_translation t;
+
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 3 * PAGE - 10, msg, sizeof(msg)));
+	EXPECT_EQ(0, memcmp(self->mem + 3 * PAGE - 10, msg, sizeof(msg)));
+
+	t = translate(self->vm, GPA + 3 * PAGE);
+	EXPECT_EQ(VMMU_TRANSLATE_MAPPED | VMMU_TRANSLATE_READ |
+		  VMMU_TRANSLATE_WRITE | VMMU_TRANSLATE_EXEC |
+		  VMMU_TRANSLATE_ACCESSED | VMMU_TRANSLATE_DIRTY, t.flags);
+	EXPECT_EQ(1, t.level);
+	/* The test runs as root: the host address is reported. */
+	EXPECT_NE(0, t.host_phys_addr);
+	EXPECT_EQ(0, t.host_phys_addr & (PAGE - 1));
+}
+
+TEST_F(mmu, entry_format)
+{
+	struct vmmu_translation t;
+	char c = 1;
+
+	ASSERT_EQ(0, guest_write(self->vm, GPA, &c, 1));
+	t = translate(self->vm, GPA);
+	ASSERT_EQ(1, t.level);
+	if (variant->type == VMMU_VM_TYPE_EPT) {
+		/* R W X, write-back, ignore PAT, accessed, dirty. */
+		EXPECT_EQ(0x7ULL | 6 << 3 | 1 << 6 | 1 << 8 | 1 << 9, t.entry);
+	} else {
+		/* Present, writable, user, accessed, dirty; executable. */
+		EXPECT_EQ(0x1ULL | 1 << 1 | 1 << 2 | 1 << 5 | 1 << 6, t.entry);
+	}
+}
+
+TEST_F(mmu, prefault_and_translate)
+{
+	struct vmmu_prefault p = {
+		.guest_phys_addr = GPA + 16 * PAGE, .size = 8 * PAGE,
+	};
+	struct vmmu_translation t;
+	__u64 faults = STAT(self->vm, faults);
+
+	t = translate(self->vm, GPA + 16 * PAGE);
+	EXPECT_EQ(0, t.flags);
+	memset(self->mem + 16 * PAGE, 9, 8 * PAGE);
+
+	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_PREFAULT, (unsigned long)&p));
+	EXPECT_EQ(GPA + 24 * PAGE, p.guest_phys_addr);
+	EXPECT_EQ(0, p.size);
+	EXPECT_EQ(8, STAT(self->vm, faults) - faults);
+	t = translate(self->vm, GPA + 20 * PAGE);
+	EXPECT_TRUE(t.flags & VMMU_TRANSLATE_MAPPED);
+	/* Mapped ahead of time: not accessed yet. */
+	EXPECT_FALSE(t.flags & VMMU_TRANSLATE_ACCESSED);
+	EXPECT_EQ(0x0909090909090909ULL, guest_read64(self->vm, GPA + 20 * PAGE));
+	EXPECT_TRUE(translate(self->vm, GPA + 20 * PAGE).flags &
+		    VMMU_TRANSLATE_ACCESSED);
+
+	/* Into the hole after the slot: mapped up to it, then refused. */
+	p.guest_phys_addr = GPA + REGION - 2 * PAGE;
+	p.size = 4 * PAGE;
+	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_PREFAULT, (unsigned long)&p));
+	EXPECT_EQ(GPA + REGION, p.guest_phys_addr);
+	EXPECT_EQ(2 * PAGE, p.size);
+	EXPECT_EQ(-ENOENT, vmmu_ioctl(self->vm, VMMU_PREFAULT, (unsigned long)&p));
+	p.guest_phys_addr = GPA + 1;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_PREFAULT, (unsigned long)&p));
+}
+
+TEST_F(mmu, munmap_removes_the_mapping)
+{
+	struct vmmu_access a;
+	char c;
+
+	self->mem[PAGE] = 5;
+	ASSERT_EQ(5, (char)guest_read64(self->vm, GPA + PAGE));
+	ASSERT_TRUE(translate(self->vm, GPA + PAGE).flags & VMMU_TRANSLATE_MAPPED);
+
+	ASSERT_EQ(0, munmap(self->mem, 4 * PAGE));
+	EXPECT_EQ(0, translate(self->vm, GPA + PAGE).flags);
+	EXPECT_LE(1, STAT(self->vm, zapped));
+	/* No host page: the access stops, cleanly, where a vCPU would exit. */
+	ASSERT_EQ(0, guest_access(self->vm, GPA + PAGE, &c, 1, 0, &a));
+	EXPECT_EQ(0, a.done);
+	EXPECT_EQ(VMMU_ACCESS_EXIT_HOST_FAULT, a.exit);
+	EXPECT_EQ(GPA + PAGE, a.exit_gpa);
+
+	/* Mapped again, new memory: the guest sees it. */
+	ASSERT_EQ(self->mem, mmap(self->mem, 4 * PAGE, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	self->mem[PAGE] = 6;
+	EXPECT_EQ(6, (char)guest_read64(self->vm, GPA + PAGE));
+}
+
+TEST_F(mmu, dontneed_shows_the_zero_page)
+{
+	memset(self->mem + 8 * PAGE, 0x5a, PAGE);
+	ASSERT_EQ(0x5a5a5a5a5a5a5a5aULL, guest_read64(self->vm, GPA + 8 * PAGE));
+	ASSERT_EQ(0, madvise(self->mem + 8 * PAGE, PAGE, MADV_DONTNEED));
+	EXPECT_EQ(0, translate(self->vm, GPA + 8 * PAGE).flags);
+	EXPECT_EQ(0, guest_read64(self->vm, GPA + 8 * PAGE));
+	/* The zero page is mapped read-only; a guest write gets a new page. */
+	EXPECT_FALSE(translate(self->vm, GPA + 8 * PAGE).flags &
+		     VMMU_TRANSLATE_WRITE);
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 8 * PAGE, "w", 1));
+	EXPECT_EQ('w', self->mem[8 * PAGE]);
+}
+
+TEST_F(mmu, mprotect_read_only_host_page)
+{
+	struct vmmu_access a;
+	char c = 'z';
+
+	self->mem[2 * PAGE] = 'a';
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 2 * PAGE + 1, "b", 1));
+	ASSERT_EQ(0, mprotect(self->mem + 2 * PAGE, PAGE, PROT_READ));
+	EXPECT_FALSE(translate(self->vm, GPA + 2 * PAGE).flags &
+		     VMMU_TRANSLATE_WRITE);
+
+	/* Reads work; a write is refused and reported, nothing written. */
+	EXPECT_EQ('a', (char)guest_read64(self->vm, GPA + 2 * PAGE));
+	ASSERT_EQ(0, guest_access(self->vm, GPA + 2 * PAGE, &c, 1,
+				  VMMU_ACCESS_WRITE, &a));
+	EXPECT_EQ(0, a.done);
+	EXPECT_EQ(VMMU_ACCESS_EXIT_READONLY_HOST, a.exit);
+	EXPECT_EQ('a', self->mem[2 * PAGE]);
+	EXPECT_TRUE(translate(self->vm, GPA + 2 * PAGE).flags &
+		    VMMU_TRANSLATE_MAPPED);
+
+	ASSERT_EQ(0, mprotect(self->mem + 2 * PAGE, PAGE, PROT_READ | PROT_WRITE));
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 2 * PAGE, &c, 1));
+	EXPECT_EQ('z', self->mem[2 * PAGE]);
+}
+
+TEST_F(mmu, read_only_slot)
+{
+	struct vmmu_access a;
+	char c = 'q';
+
+	self->mem[REGION - PAGE] = 'r';
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 1, VMMU_MEM_READONLY,
+				      2 * GPA, PAGE, self->mem + REGION - PAGE));
+	EXPECT_EQ('r', (char)guest_read64(self->vm, 2 * GPA));
+	EXPECT_FALSE(translate(self->vm, 2 * GPA).flags & VMMU_TRANSLATE_WRITE);
+	ASSERT_EQ(0, guest_access(self->vm, 2 * GPA, &c, 1, VMMU_ACCESS_WRITE, &a));
+	EXPECT_EQ(VMMU_ACCESS_EXIT_READONLY_SLOT, a.exit);
+	EXPECT_EQ(0, a.done);
+	EXPECT_EQ('r', self->mem[REGION - PAGE]);
+	/* The same host page stays writable through the other slot. */
+	ASSERT_EQ(0, guest_write(self->vm, GPA + REGION - PAGE, &c, 1));
+	EXPECT_EQ('q', (char)guest_read64(self->vm, 2 * GPA));
+}
+
+TEST_F(mmu, mmio_where_no_slot)
+{
+	char buf[64];
+	struct vmmu_access a;
+
+	/* Straddling the end of the slot: up to it, then an MMIO exit. */
+	memset(self->mem + REGION - 16, 'e', 16);
+	ASSERT_EQ(0, guest_access(self->vm, GPA + REGION - 16, buf, sizeof(buf),
+				  0, &a));
+	EXPECT_EQ(16, a.done);
+	EXPECT_EQ(VMMU_ACCESS_EXIT_MMIO, a.exit);
+	EXPECT_EQ(GPA + REGION, a.exit_gpa);
+	EXPECT_EQ('e', buf[15]);
+	ASSERT_EQ(0, guest_access(self->vm, 0x1000, buf, 1, VMMU_ACCESS_WRITE, &a));
+	EXPECT_EQ(VMMU_ACCESS_EXIT_MMIO, a.exit);
+	EXPECT_EQ(0, translate(self->vm, 0x1000).flags);
+}
+
+TEST_F(mmu, fork_then_parent_writes)
+{
+	int pipefd[2], status;
+	pid_t pid;
+	char c;
+
+	memset(self->mem + 4 * PAGE, 'A', PAGE);
+	ASSERT_EQ('A', (char)guest_read64(self->vm, GPA + 4 * PAGE));
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* The child keeps the old page and checks it never changes. */
+		if (read(pipefd[0], &c, 1) != 1)
+			_exit(2);
+		_exit(self->mem[4 * PAGE] == 'A' ? 0 : 1);
+	}
+	/* COW: the parent gets a new page; the guest must follow it. */
+	self->mem[4 * PAGE] = 'B';
+	EXPECT_EQ('B', (char)guest_read64(self->vm, GPA + 4 * PAGE));
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 4 * PAGE + 1, "C", 1));
+	EXPECT_EQ('C', self->mem[4 * PAGE + 1]);
+	ASSERT_EQ(1, write(pipefd[1], "x", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(mmu, thp_maps_2m_leaves)
+{
+	__u64 faults_2m = STAT(self->vm, faults_2m);
+	char *buf = malloc(2 * MB);
+	unsigned long i;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, madvise(self->mem + 2 * MB, 2 * MB, MADV_HUGEPAGE));
+	for (i = 0; i < 2 * MB; i += 8)
+		*(__u64 *)(self->mem + 2 * MB + i) = i * 0x9e3779b97f4a7c15ULL;
+	ASSERT_EQ(0, guest_read(self->vm, GPA + 2 * MB, buf, 2 * MB));
+	EXPECT_EQ(0, memcmp(buf, self->mem + 2 * MB, 2 * MB));
+	EXPECT_EQ(2, translate(self->vm, GPA + 2 * MB + 12345).level);
+	EXPECT_EQ(1, STAT(self->vm, faults_2m) - faults_2m);
+
+	/* Split the THP by protecting one page: every byte stays right. */
+	ASSERT_EQ(0, mprotect(self->mem + 3 * MB, PAGE, PROT_READ));
+	EXPECT_GT(2, (int)translate(self->vm, GPA + 3 * MB).level);
+	memset(buf, 0, 2 * MB);
+	ASSERT_EQ(0, guest_read(self->vm, GPA + 2 * MB, buf, 2 * MB));
+	EXPECT_EQ(0, memcmp(buf, self->mem + 2 * MB, 2 * MB));
+	EXPECT_EQ(1, translate(self->vm, GPA + 3 * MB).level);
+	/* And after unmapping a page in the middle of it. */
+	ASSERT_EQ(0, munmap(self->mem + 2 * MB + 64 * PAGE, PAGE));
+	EXPECT_EQ(0, translate(self->vm, GPA + 2 * MB + 64 * PAGE).flags);
+	ASSERT_EQ(0, guest_read(self->vm, GPA + 2 * MB, buf, 64 * PAGE));
+	EXPECT_EQ(0, memcmp(buf, self->mem + 2 * MB, 64 * PAGE));
+	free(buf);
+}
+
+TEST_F(mmu, hugetlbfs_maps_2m_leaves)
+{
+	char *huge;
+
+	/* The test machine reserves huge pages at boot (boot.sh). */
+	huge = mmap(NULL, 4 * MB, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	ASSERT_TRUE(huge != MAP_FAILED) TH_LOG("no huge pages reserved?");
+	memset(huge, 'h', 4 * MB);
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 2, 0, 4 * GPA, 4 * MB, huge));
+	EXPECT_EQ('h', (char)guest_read64(self->vm, 4 * GPA + 3 * MB));
+	EXPECT_EQ(2, translate(self->vm, 4 * GPA + 3 * MB).level);
+	ASSERT_EQ(0, guest_write(self->vm, 4 * GPA + 3 * MB + 5, "H", 1));
+	EXPECT_EQ('H', huge[3 * MB + 5]);
+	/* A slot not aligned to the huge page maps 4 KiB leaves. */
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 3, 0, 5 * GPA + PAGE, 2 * MB,
+				      huge));
+	EXPECT_EQ('h', (char)guest_read64(self->vm, 5 * GPA + PAGE + MB));
+	EXPECT_EQ(1, translate(self->vm, 5 * GPA + PAGE + MB).level);
+	ASSERT_EQ(0, munmap(huge, 4 * MB));
+	EXPECT_EQ(0, translate(self->vm, 4 * GPA + 3 * MB).flags);
+}
+
+static int dirty_log(int vm, __u32 slot, __u64 *bitmap)
+{
+	struct vmmu_dirty_log log = { .slot = slot, .bitmap = (uintptr_t)bitmap };
+
+	return vmmu_ioctl(vm, VMMU_GET_DIRTY_LOG, (unsigned long)&log);
+}
+
+TEST_F(mmu, dirty_log_is_exact)
+{
+	static const unsigned int pages[] = { 0, 3, 63, 64, 100, 511 };
+	__u64 bitmap[REGION / PAGE / 64], want[REGION / PAGE / 64] = { 0 };
+	struct vmmu_dirty_log clear = { .slot = 0 };
+	unsigned int i;
+
+	/* Mapped writable before logging starts: must be write-protected. */
+	for (i = 0; i < 600; i++)
+		ASSERT_EQ(0, guest_write(self->vm, GPA + i * PAGE, "0", 1));
+	EXPECT_EQ(-ENOENT, dirty_log(self->vm, 0, bitmap));
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, VMMU_MEM_LOG_DIRTY_PAGES, GPA,
+				      REGION, self->mem));
+	ASSERT_EQ(0, dirty_log(self->vm, 0, bitmap));
+	for (i = 0; i < sizeof(bitmap) / 8; i++)
+		ASSERT_EQ(0, bitmap[i]);
+
+	for (i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		ASSERT_EQ(0, guest_write(self->vm, GPA + pages[i] * PAGE + 8, "d", 1));
+		want[pages[i] / 64] |= 1ULL << (pages[i] % 64);
+	}
+	/* Reads, and host writes, are not guest writes. */
+	EXPECT_EQ('0', (char)guest_read64(self->vm, GPA + 7 * PAGE));
+	self->mem[9 * PAGE] = 1;
+
+	ASSERT_EQ(0, dirty_log(self->vm, 0, bitmap));
+	EXPECT_EQ(0, memcmp(want, bitmap, sizeof(bitmap)));
+	/* Got and reset: empty until the next write. */
+	ASSERT_EQ(0, dirty_log(self->vm, 0, bitmap));
+	for (i = 0; i < sizeof(bitmap) / 8; i++)
+		EXPECT_EQ(0, bitmap[i]);
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 3 * PAGE, "e", 1));
+	ASSERT_EQ(0, dirty_log(self->vm, 0, bitmap));
+	EXPECT_EQ(1ULL << 3, bitmap[0]);
+
+	/* Manual clear: only the pages asked for. */
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 64 * PAGE, "f", 1));
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 65 * PAGE, "f", 1));
+	want[0] = 1ULL << 1;			/* page 65 */
+	clear.first_page = 64;
+	clear.num_pages = 64;
+	clear.bitmap = (uintptr_t)want;
+	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_CLEAR_DIRTY_LOG, (unsigned long)&clear));
+	ASSERT_EQ(0, dirty_log(self->vm, 0, bitmap));
+	EXPECT_EQ(1ULL, bitmap[1]);		/* page 64 only */
+
+	clear.first_page = 3;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_CLEAR_DIRTY_LOG, (unsigned long)&clear));
+	clear.first_page = REGION / PAGE - 64;
+	clear.num_pages = 128;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_CLEAR_DIRTY_LOG, (unsigned long)&clear));
+	EXPECT_EQ(-EFAULT, dirty_log(self->vm, 0, NULL));
+	EXPECT_EQ(-ENOENT, dirty_log(self->vm, 9, bitmap));
+}
+
+TEST_F(mmu, batch_flags_then_delete_unmaps)
+{
+	struct vmmu_memslot e[2] = {
+		vmmu_slot(0, VMMU_MEM_LOG_DIRTY_PAGES, GPA, REGION, NULL),
+		vmmu_slot(0, 0, 0, 0, NULL),
+	};
+
+	e[0].userspace_addr = (uintptr_t)self->mem;
+	ASSERT_EQ(0, guest_write(self->vm, GPA, "m", 1));
+	ASSERT_TRUE(translate(self->vm, GPA).flags & VMMU_TRANSLATE_MAPPED);
+	ASSERT_EQ(0, vmmu_set_memslots(self->vm, e, 2, NULL));
+	EXPECT_EQ(0, translate(self->vm, GPA).flags);
+	/* And moving a slot takes its mappings along. */
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, REGION, self->mem));
+	ASSERT_EQ(0, guest_write(self->vm, GPA + PAGE, "n", 1));
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, 2 * GPA, REGION, self->mem));
+	EXPECT_EQ(0, translate(self->vm, GPA + PAGE).flags);
+	EXPECT_EQ('n', (char)guest_read64(self->vm, 2 * GPA + PAGE));
+}
+
+TEST_F(mmu, bad_input)
+{
+	struct vmmu_access a = { .guest_phys_addr = GPA, .len = 1 };
+	struct vmmu_translation t = { .guest_phys_addr = GPA };
+	char c;
+
+	a.buf = (uintptr_t)&c;
+	a.flags = VMMU_ACCESS_WRITE | VMMU_ACCESS_FETCH;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_ACCESS, (unsigned long)&a));
+	a.flags = 0x4;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_ACCESS, (unsigned long)&a));
+	a.flags = 0;
+	a.reserved[2] = 1;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_ACCESS, (unsigned long)&a));
+	a.reserved[2] = 0;
+	a.guest_phys_addr = (1ULL << 48) - 1;
+	a.len = 2;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_ACCESS, (unsigned long)&a));
+	a.guest_phys_addr = GPA;
+	a.buf = 8;
+	EXPECT_EQ(-EFAULT, vmmu_ioctl(self->vm, VMMU_ACCESS, (unsigned long)&a));
+	EXPECT_EQ(-EFAULT, vmmu_ioctl(self->vm, VMMU_ACCESS, 0));
+	t.reserved[0] = 1;
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm, VMMU_TRANSLATE, (unsigned long)&t));
+	EXPECT_EQ(-EFAULT, vmmu_ioctl(self->vm, VMMU_TRANSLATE, 0));
+	/* A fetch needs execute permission, which RAM has. */
+	self->mem[0] = (char)0x90;
+	ASSERT_EQ(0, guest_access(self->vm, GPA, &c, 1, VMMU_ACCESS_FETCH, &a));
+	EXPECT_EQ(1, a.done);
+	EXPECT_EQ((char)0x90, c);
+}
+
+TEST_F(mmu, page_tables_are_freed)
+{
+	__u64 base = STAT(self->vm, pt_pages);
+	unsigned int i;
+
+	EXPECT_EQ(1, base);
+	for (i = 0; i < REGION / PAGE; i += 64)
+		ASSERT_EQ(0, guest_write(self->vm, GPA + i * PAGE, "p", 1));
+	/* Root, one table per level above the leaves, four leaf tables. */
+	EXPECT_EQ(1 + 2 + REGION / (2 * MB), STAT(self->vm, pt_pages));
+	/*
+	 * Deleting the slot zaps its range and frees the tables it covers
+	 * whole; the two above, which map more than the slot, stay.
+	 */
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, 0, 0, NULL));
+	EXPECT_EQ(3, STAT(self->vm, pt_pages));
+	EXPECT_EQ(0, translate(self->vm, GPA).flags);
+}
+
+#define KSM	"/sys/kernel/mm/ksm/"
+
+/* KSM merges two identical guest pages, and a guest write unmerges them. */
+TEST_F_TIMEOUT(mmu, ksm_merge_keeps_the_guest_view, 120)
+{
+	char *a = self->mem + 200 * PAGE, *b = self->mem + 201 * PAGE;
+	__u64 ga = GPA + 200 * PAGE, gb = GPA + 201 * PAGE;
+	int tries;
+
+	memset(a, 'k', PAGE);
+	memset(b, 'k', PAGE);
+	ASSERT_EQ(0x6b6b6b6b6b6b6b6bULL, guest_read64(self->vm, ga));
+	ASSERT_EQ(0x6b6b6b6b6b6b6b6bULL, guest_read64(self->vm, gb));
+	ASSERT_NE(translate(self->vm, ga).host_phys_addr,
+		  translate(self->vm, gb).host_phys_addr);
+
+	ASSERT_EQ(0, write_file(KSM "sleep_millisecs", "10"));
+	ASSERT_EQ(0, write_file(KSM "pages_to_scan", "4096"));
+	ASSERT_EQ(0, write_file(KSM "run", "1"));
+	ASSERT_EQ(0, madvise(a, 2 * PAGE, MADV_MERGEABLE));
+
+	/* Merged, the guest faults back in on the one shared page. */
+	for (tries = 0; tries < 400; tries++) {
+		guest_read64(self->vm, ga);
+		guest_read64(self->vm, gb);
+		if (translate(self->vm, ga).host_phys_addr ==
+		    translate(self->vm, gb).host_phys_addr)
+			break;
+		usleep(50 * 1000);
+	}
+	TH_LOG("merged after %d polls", tries);
+	ASSERT_EQ(translate(self->vm, ga).host_phys_addr,
+		  translate(self->vm, gb).host_phys_addr);
+	/* A KSM page is write-protected, and reads see the same bytes. */
+	EXPECT_FALSE(translate(self->vm, ga).flags & VMMU_TRANSLATE_WRITE);
+	EXPECT_EQ(0x6b6b6b6b6b6b6b6bULL, guest_read64(self->vm, gb));
+
+	/* A guest write breaks the merge for its page only. */
+	ASSERT_EQ(0, guest_write(self->vm, ga + 9, "W", 1));
+	EXPECT_EQ('W', a[9]);
+	EXPECT_EQ('k', b[9]);
+	EXPECT_EQ(0x6b6b6b6b6b6b6b6bULL, guest_read64(self->vm, gb + 8));
+	EXPECT_NE(translate(self->vm, ga).host_phys_addr,
+		  translate(self->vm, gb).host_phys_addr);
+
+	write_file(KSM "run", "2");
+}
+
+/*
+ * Stress with an oracle.  Every 8-byte word of the first 1 MiB of the slot
+ * has one writer (a guest writer through VMMU_ACCESS, or a host writer)
+ * storing (word index << 32 | sequence), the sequence only growing.  Guest
+ * readers check that a value read belongs to its word and is not older
+ * than what its writer had published before the read began.  Meanwhile
+ * other threads write-protect pages, fork (COW every page), zap a scratch
+ * area, and move a second memslot that aliases the same memory.
+ */
+#define STRESS_WORDS	(MB / 8)
+#define WRITERS		3		/* guest, guest, host */
+
+struct oracle {
+	int vm;
+	char *mem;
+	atomic_uint_least64_t seq[STRESS_WORDS];
+	atomic_bool stop;
+	atomic_long reads, writes, bad, errors, exits;
+};
+
+/* Pages 0-191 belong to the guest writers, 192-255 to the host writer. */
+#define HOST_PAGES_FROM	192
+
+static unsigned int owner_of(unsigned int word)
+{
+	unsigned int page = word / (PAGE / 8);
+
+	return page >= HOST_PAGES_FROM ? WRITERS - 1 : page % 2;
+}
+
+static void *oracle_writer(void *arg)
+{
+	static atomic_int next;
+	struct oracle *o = arg;
+	int me = atomic_fetch_add(&next, 1) % WRITERS;
+	unsigned int i = 0, n = 0;
+
+	while (!atomic_load(&o->stop)) {
+		__u64 seq, v;
+		struct vmmu_access a;
+
+		i = (i * 1103515245 + 12345 + n++) % STRESS_WORDS;
+		if (owner_of(i) != me)
+			continue;
+		seq = atomic_load(&o->seq[i]) + 1;
+		v = (__u64)i << 32 | seq;
+
+		if (me == WRITERS - 1) {
+			__atomic_store_n((__u64 *)(o->mem + i * 8), v, __ATOMIC_RELEASE);
+		} else if (guest_access(o->vm, GPA + i * 8, &v, 8,
+					VMMU_ACCESS_WRITE, &a)) {
+			atomic_fetch_add(&o->errors, 1);
+		} else if (a.done != 8) {
+			/* Write-protected right now: try another word. */
+			atomic_fetch_add(&o->exits, 1);
+			continue;
+		}
+		atomic_store(&o->seq[i], seq);
+		atomic_fetch_add(&o->writes, 1);
+	}
+	return NULL;
+}
+
+static void *oracle_reader(void *arg)
+{
+	struct oracle *o = arg;
+	unsigned int i = 7;
+
+	while (!atomic_load(&o->stop)) {
+		__u64 before = atomic_load(&o->seq[i]), v = ~0ULL;
+
+		if (guest_read(o->vm, GPA + i * 8, &v, 8)) {
+			atomic_fetch_add(&o->errors, 1);
+		} else if (v ? (v >> 32) != i || (v & 0xffffffff) < before :
+			       before != 0) {
+			atomic_fetch_add(&o->bad, 1);
+		}
+		atomic_fetch_add(&o->reads, 1);
+		i = (i * 1103515245 + 12345) % STRESS_WORDS;
+	}
+	return NULL;
+}
+
+static void *oracle_disturber(void *arg)
+{
+	struct oracle *o = arg;
+	char *scratch = o->mem + 4 * MB;
+	unsigned int n = 0;
+
+	while (!atomic_load(&o->stop)) {
+		char *p = o->mem + (n * 37 % HOST_PAGES_FROM) * PAGE;
+		int status;
+		pid_t pid;
+
+		switch (n++ % 4) {
+		case 0:	/* write-protect a page for a moment */
+			if (mprotect(p, PAGE, PROT_READ) ||
+			    mprotect(p, PAGE, PROT_READ | PROT_WRITE))
+				atomic_fetch_add(&o->errors, 1);
+			break;
+		case 1:	/* COW every page; the child leaves at once */
+			pid = fork();
+			if (pid == 0)
+				_exit(0);
+			if (pid < 0 || waitpid(pid, &status, 0) != pid)
+				atomic_fetch_add(&o->errors, 1);
+			break;
+		case 2:	/* zap scratch memory nobody checks */
+			memset(scratch, 1, 64 * PAGE);
+			madvise(scratch, 64 * PAGE, MADV_DONTNEED);
+			break;
+		default: /* move the alias slot */
+			if (vmmu_set_memslot(o->vm, 1, 0, (8 + n % 5) * GPA, 2 * MB,
+					     o->mem))
+				atomic_fetch_add(&o->errors, 1);
+			break;
+		}
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(mmu, stress_with_oracle, 120)
+{
+	void *(*fns[])(void *) = {
+		oracle_writer, oracle_writer, oracle_writer,
+		oracle_reader, oracle_reader, oracle_disturber,
+	};
+	const int n = sizeof(fns) / sizeof(fns[0]);
+	struct oracle *o = calloc(1, sizeof(*o));
+	struct vmmu_vm_stats st;
+	pthread_t t[8];
+	int i;
+
+	ASSERT_NE(NULL, o);
+	o->vm = self->vm;
+	o->mem = self->mem;
+	memset(self->mem, 0, 2 * MB);
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 1, 0, 8 * GPA, 2 * MB, self->mem));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, fns[i], o));
+	sleep(5);
+	atomic_store(&o->stop, true);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &st));
+	TH_LOG("%ld reads, %ld writes (%ld write-protected), %llu faults, %llu retries, %llu zapped",
+	       atomic_load(&o->reads), atomic_load(&o->writes),
+	       atomic_load(&o->exits), st.faults, st.fault_retries, st.zapped);
+	EXPECT_EQ(0, atomic_load(&o->bad));
+	EXPECT_EQ(0, atomic_load(&o->errors));
+	EXPECT_LT(1000, atomic_load(&o->reads));
+	EXPECT_LT(1000, atomic_load(&o->writes));
+	EXPECT_EQ(0, st.invalidate_in_progress);
+	EXPECT_EQ(0, st.invalidate_in_flight);
+	/* Every word holds what its writer wrote last. */
+	for (i = 0; i < STRESS_WORDS; i++) {
+		__u64 v = *(__u64 *)(self->mem + i * 8), seq = atomic_load(&o->seq[i]);
+
+		if (seq)
+			ASSERT_EQ((__u64)i << 32 | seq, v) TH_LOG("word %d", i);
+	}
+	free(o);
+}
+
+TEST_HARNESS_MAIN
