@@ -573,8 +573,10 @@ TEST_F_TIMEOUT(mmu, ksm_merge_keeps_the_guest_view, 120)
  * storing (word index << 32 | sequence), the sequence only growing.  Guest
  * readers check that a value read belongs to its word and is not older
  * than what its writer had published before the read began.  Meanwhile
- * other threads write-protect pages, fork (COW every page), zap a scratch
- * area, and move a second memslot that aliases the same memory.
+ * another thread write-protects pages, forks (COW every page), zaps or
+ * unmaps and remaps a scratch area (which may only ever read as its fill
+ * or as zeroes, also while unmapped: then the access stops short), and
+ * moves a second memslot that aliases the same memory.
  */
 #define STRESS_WORDS	(MB / 8)
 #define WRITERS		3		/* guest, guest, host */
@@ -630,12 +632,26 @@ static void *oracle_writer(void *arg)
 	return NULL;
 }
 
+#define SCRATCH		(4 * MB)
+#define SCRATCH_PAGES	64
+#define SCRATCH_FILL	0x0101010101010101ULL
+
 static void *oracle_reader(void *arg)
 {
 	struct oracle *o = arg;
 	unsigned int i = 7;
 
 	while (!atomic_load(&o->stop)) {
+		__u64 s = 1;
+		struct vmmu_access a;
+
+		/* Scratch memory holds the fill or, zapped, the zero page. */
+		if (guest_access(o->vm, GPA + SCRATCH + (i % SCRATCH_PAGES) * PAGE,
+				 &s, 8, 0, &a))
+			atomic_fetch_add(&o->errors, 1);
+		else if (a.done == 8 && s != 0 && s != SCRATCH_FILL)
+			atomic_fetch_add(&o->bad, 1);
+
 		__u64 before = atomic_load(&o->seq[i]), v = ~0ULL;
 
 		if (guest_read(o->vm, GPA + i * 8, &v, 8)) {
@@ -653,7 +669,7 @@ static void *oracle_reader(void *arg)
 static void *oracle_disturber(void *arg)
 {
 	struct oracle *o = arg;
-	char *scratch = o->mem + 4 * MB;
+	char *scratch = o->mem + SCRATCH;
 	unsigned int n = 0;
 
 	while (!atomic_load(&o->stop)) {
@@ -661,7 +677,7 @@ static void *oracle_disturber(void *arg)
 		int status;
 		pid_t pid;
 
-		switch (n++ % 4) {
+		switch (n++ % 5) {
 		case 0:	/* write-protect a page for a moment */
 			if (mprotect(p, PAGE, PROT_READ) ||
 			    mprotect(p, PAGE, PROT_READ | PROT_WRITE))
@@ -674,9 +690,18 @@ static void *oracle_disturber(void *arg)
 			if (pid < 0 || waitpid(pid, &status, 0) != pid)
 				atomic_fetch_add(&o->errors, 1);
 			break;
-		case 2:	/* zap scratch memory nobody checks */
-			memset(scratch, 1, 64 * PAGE);
-			madvise(scratch, 64 * PAGE, MADV_DONTNEED);
+		case 2:	/* zap scratch memory */
+			memset(scratch, 1, SCRATCH_PAGES * PAGE);
+			if (madvise(scratch, SCRATCH_PAGES * PAGE, MADV_DONTNEED))
+				atomic_fetch_add(&o->errors, 1);
+			break;
+		case 3:	/* unmap scratch memory and map it again */
+			memset(scratch, 1, SCRATCH_PAGES * PAGE);
+			if (munmap(scratch, SCRATCH_PAGES * PAGE) ||
+			    mmap(scratch, SCRATCH_PAGES * PAGE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
+			    scratch)
+				atomic_fetch_add(&o->errors, 1);
 			break;
 		default: /* move the alias slot */
 			if (vmmu_set_memslot(o->vm, 1, 0, (8 + n % 5) * GPA, 2 * MB,
