@@ -31,13 +31,21 @@ finish() {
 	echo 60 > /proc/sys/kernel/hung_task_timeout_secs
 
 mark "BOOT $(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
-for m in $KVM_MODULES $VMMU_KO; do
+for m in $EXTRA_MODULES $KVM_MODULES $VMMU_KO; do
 	if ! out=$(insmod "$m" 2>&1); then
 		mark "LOADFAIL $m: $out"
 		finish
 	fi
 done
 mark "LOADED $(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
+
+# Swap on compressed RAM, so that reclaim can swap guest memory out.
+if echo 256M > /sys/block/zram0/disksize && mkswap /dev/zram0 > /dev/null &&
+	swapon /dev/zram0; then
+	mark "SWAP $(grep zram0 /proc/swaps)"
+else
+	mark "SWAP none"
+fi
 
 if [ "$MODE" = shell ]; then
 	echo "vmmu test machine: kvm and vmmu are loaded; tests are in /selftests."

@@ -26,27 +26,38 @@ cp "$TOP/scripts/guest-init.sh" "$root/init"
 cp "$TOP"/selftests/build/*_test* "$root/selftests/"
 cp "$vmmu_ko" "$root/lib/modules/$rel/extra/vmmu.ko"
 
-# The vendor module's dependencies, listed in modules.dep so that each may
-# depend on those after it: load them in reverse, the vendor module last.
-line=$(grep "^kernel/arch/x86/kvm/$vendor\.ko[.a-z]*:" "$kroot/modules.dep") ||
-	die "$vendor not found in $rel's modules.dep"
-mods=("${line%%:*}")
-for dep in ${line#*:}; do mods=("$dep" "${mods[@]}"); done
-load=()
-for m in "${mods[@]}"; do
-	dst=lib/modules/$rel/${m%.xz}
-	mkdir -p "$root/$(dirname "$dst")"
-	case $m in
-	*.xz) xz -dc "$kroot/$m" > "$root/$dst" ;;
-	*) cp "$kroot/$m" "$root/$dst" ;;
-	esac
-	load+=("/$dst")
-done
+# A module and its dependencies, from modules.dep, in load order: the
+# file lists them so that each may depend on those after it.  Copied into
+# the initramfs, decompressed; prints their paths there.
+pack_module() {
+	local name=$1 line m dst mods=()
+
+	line=$(grep -E "/$name\.ko(\.[a-z]+)?:" "$kroot/modules.dep") ||
+		die "$name not found in $rel's modules.dep"
+	mods=("${line%%:*}")
+	for m in ${line#*:}; do mods=("$m" "${mods[@]}"); done
+	for m in "${mods[@]}"; do
+		dst=lib/modules/$rel/${m%.xz}
+		if [ ! -f "$root/$dst" ]; then
+			mkdir -p "$root/$(dirname "$dst")"
+			case $m in
+			*.xz) xz -dc "$kroot/$m" > "$root/$dst" ;;
+			*) cp "$kroot/$m" "$root/$dst" ;;
+			esac
+		fi
+		echo "/$dst"
+	done
+}
+
+mapfile -t load < <(pack_module "$vendor")
+# zram gives the test machine swap, for the reclaim tests.
+mapfile -t extra < <(pack_module zram)
 
 cat > "$root/harness.conf" <<CONF
 MODE=$mode
 TESTS="$*"
 KVM_MODULES="${load[*]}"
+EXTRA_MODULES="${extra[*]}"
 KVM_VENDOR_KO=${load[-1]}
 VMMU_KO=/lib/modules/$rel/extra/vmmu.ko
 CONF

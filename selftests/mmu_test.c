@@ -519,6 +519,78 @@ TEST_F(mmu, page_tables_are_freed)
 	EXPECT_EQ(0, translate(self->vm, GPA).flags);
 }
 
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
+
+/* The pagemap entry of @addr: bit 63 present, bit 62 swapped. */
+static __u64 pagemap(const void *addr)
+{
+	__u64 e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd >= 0) {
+		if (pread(fd, &e, 8, (uintptr_t)addr / PAGE * 8) != 8)
+			e = 0;
+		close(fd);
+	}
+	return e;
+}
+
+#define PM_PRESENT	(1ULL << 63)
+#define PM_SWAPPED	(1ULL << 62)
+
+/*
+ * Host reclaim and the guest.  Reclaim asks the VM whether it used a page
+ * (clear_flush_young): on kernels whose MADV_PAGEOUT looks at references
+ * (before 6.10) a page the guest just used stays, and loses its accessed
+ * bit; a page it did not use is swapped out, which zaps its mapping, and
+ * comes back with its data on the next guest access.
+ */
+TEST_F(mmu, reclaim_and_swap)
+{
+	char *used = self->mem + 300 * PAGE, *idle = self->mem + 301 * PAGE;
+	__u64 gused = GPA + 300 * PAGE, gidle = GPA + 301 * PAGE;
+	bool refs = !kernel_at_least(6, 10);
+	int tries;
+
+	ASSERT_EQ(0, access("/dev/zram0", F_OK)) TH_LOG("no swap device");
+	memset(used, 'u', PAGE);
+	memset(idle, 'i', PAGE);
+	ASSERT_EQ(0x7575757575757575ULL, guest_read64(self->vm, gused));
+	ASSERT_EQ(0x6969696969696969ULL, guest_read64(self->vm, gidle));
+	ASSERT_TRUE(translate(self->vm, gidle).flags & VMMU_TRANSLATE_MAPPED);
+	/* Only the guest, not the host, uses this one from now on. */
+	ASSERT_EQ(0, madvise(idle, PAGE, MADV_PAGEOUT));
+	for (tries = 0; tries < 50 && !(pagemap(idle) & PM_SWAPPED); tries++) {
+		usleep(20 * 1000);
+		madvise(idle, PAGE, MADV_PAGEOUT);
+	}
+	ASSERT_TRUE(pagemap(idle) & PM_SWAPPED);
+	/* Swapped out: the guest mapping went with the host's. */
+	EXPECT_EQ(0, translate(self->vm, gidle).flags);
+
+	/* The guest uses the page; the host does not touch it. */
+	ASSERT_EQ(0x7575757575757575ULL, guest_read64(self->vm, gused));
+	ASSERT_TRUE(translate(self->vm, gused).flags & VMMU_TRANSLATE_ACCESSED);
+	madvise(used, PAGE, MADV_PAGEOUT);
+	if (refs) {
+		/* The VM said the page was young: reclaim kept it. */
+		EXPECT_TRUE(pagemap(used) & PM_PRESENT);
+		EXPECT_FALSE(translate(self->vm, gused).flags &
+			     VMMU_TRANSLATE_ACCESSED);
+		EXPECT_TRUE(translate(self->vm, gused).flags &
+			    VMMU_TRANSLATE_MAPPED);
+	}
+
+	/* Swapped-out data comes back through the guest, intact. */
+	EXPECT_EQ(0x6969696969696969ULL, guest_read64(self->vm, gidle + 64));
+	EXPECT_TRUE(pagemap(idle) & PM_PRESENT);
+	EXPECT_EQ(0x7575757575757575ULL, guest_read64(self->vm, gused + 64));
+	ASSERT_EQ(0, guest_write(self->vm, gidle, "I", 1));
+	EXPECT_EQ('I', idle[0]);
+}
+
 #define KSM	"/sys/kernel/mm/ksm/"
 
 /* KSM merges two identical guest pages, and a guest write unmerges them. */
