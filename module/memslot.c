@@ -271,7 +271,8 @@ static int memslot_prepare(struct vmmu_memslots *slots,
 	}
 
 	if (check_add_overflow(req->guest_phys_addr, req->memory_size, &gpa_end) ||
-	    gpa_end > BIT_ULL(VMMU_MAX_GPA_BITS))
+	    gpa_end > BIT_ULL(VMMU_MAX_GPA_BITS) ||
+	    req->memory_size >> PAGE_SHIFT > VMMU_MEMSLOT_MAX_PAGES)
 		return -EINVAL;
 	if (req->userspace_addr != (unsigned long)req->userspace_addr ||
 	    !access_ok(u64_to_user_ptr(req->userspace_addr), req->memory_size))
@@ -332,9 +333,12 @@ static void memslot_set_invalid(struct vmmu_memory_slot *slot, bool invalid)
 }
 
 /*
- * Does the batch, taken as a whole, delete or move the published @old?
- * Judge by the net result in @inactive, not by each change's own op: a
- * batch may change a slot's flags and then delete it.
+ * Must what the published @old maps go?  Judge by the batch's net result
+ * in @inactive, not by each change's own op: a batch may change a slot's
+ * flags and then delete it, or delete it and create it again read-only.
+ * A slot that moves, or whose read-only or dirty-logging flag changes,
+ * loses its mappings: they refault under the new rules (logging then maps
+ * 4 KiB pages, writable only on a logged write).
  */
 static bool memslot_leaves(struct vmmu_memslots *inactive,
 			   struct vmmu_memory_slot *old)
@@ -343,7 +347,8 @@ static bool memslot_leaves(struct vmmu_memslots *inactive,
 
 	return !final || final->base_gfn != old->base_gfn ||
 	       final->npages != old->npages ||
-	       final->userspace_addr != old->userspace_addr;
+	       final->userspace_addr != old->userspace_addr ||
+	       final->flags != old->flags;
 }
 
 /*
@@ -443,8 +448,6 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 		struct vmmu_memslot_change *c = &changes[i];
 		struct vmmu_memory_slot *slot = c->new ?: c->old;
 
-		if (c->op == VMMU_MEMSLOT_FLAGS)
-			vmmu_mmu_memslot_flags_changed(vm, c->old, c->new);
 		memslot_apply(active, c, false);
 		trace_vmmu_memslot_update(vm->id, slot->id, c->op, slot->base_gfn,
 					  slot->npages, wait_ns);

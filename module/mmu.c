@@ -14,7 +14,6 @@
  * - A fault holds no page reference once its entry is installed: the MMU
  *   notifier zaps the entry before the host unmaps the page.
  */
-#include <linux/capability.h>
 #include <linux/highmem.h>
 #include <linux/io.h>
 #include <linux/mm.h>
@@ -136,25 +135,39 @@ static void vmmu_free_table(struct vmmu_vm *vm, struct vmmu_pt *pt)
 	call_rcu(&pt->rcu, vmmu_pt_free_rcu);
 }
 
+/* A zap in progress: whether to flush, and where to resume after a yield. */
+struct vmmu_zap {
+	bool may_yield;
+	bool flush;
+	int budget;		/* entries to visit before yielding */
+	u64 resume;		/* ~0: finished */
+};
+
+#define VMMU_ZAP_BATCH	512
+
 /*
  * Zap what @pt, which maps gfns from @base, maps in [start, end); tables
- * entirely inside the range go too.  Returns whether a TLB flush is due.
+ * entirely inside the range go too.  With @z->may_yield, stop after a
+ * batch of entries and leave in @z->resume where to go on.
  */
-static bool vmmu_zap_table(struct vmmu_vm *vm, struct vmmu_pt *pt, u64 base,
-			   u64 start, u64 end)
+static void vmmu_zap_table(struct vmmu_vm *vm, struct vmmu_pt *pt, u64 base,
+			   u64 start, u64 end, struct vmmu_zap *z)
 {
 	const struct vmmu_pte_format *fmt = vm->fmt;
 	u64 span = level_pages(pt->level);
-	bool flush = false;
 	int i = start > base ? (start - base) / span : 0;
 
 	for (; i < PT_ENTRIES && base + i * span < end; i++) {
 		u64 gfn = base + i * span, e = pt->entries[i];
 		struct vmmu_pt *child;
 
+		if (z->may_yield && z->budget-- <= 0) {
+			z->resume = max(gfn, start);
+			return;
+		}
 		if (!tdp_present(fmt, e))
 			continue;
-		flush = true;
+		z->flush = true;
 		/* A large leaf partly in the range goes whole: it refaults. */
 		if (tdp_leaf(fmt, e, pt->level)) {
 			vmmu_zap_leaf(vm, &pt->entries[i], e);
@@ -162,28 +175,51 @@ static bool vmmu_zap_table(struct vmmu_vm *vm, struct vmmu_pt *pt, u64 base,
 		}
 		child = tdp_table(e);
 		if (gfn >= start && gfn + span <= end) {
+			/* Unlinked, the subtree goes in one go. */
+			struct vmmu_zap whole = { .may_yield = false };
+
 			WRITE_ONCE(pt->entries[i], 0);
-			vmmu_zap_table(vm, child, gfn, gfn, gfn + span);
+			vmmu_zap_table(vm, child, gfn, gfn, gfn + span, &whole);
 			vmmu_free_table(vm, child);
 		} else {
 			vmmu_zap_table(vm, child, gfn, max(start, gfn),
-				       min(end, gfn + span));
+				       min(end, gfn + span), z);
+			if (z->resume != ~0ULL)
+				return;
 		}
 	}
-	return flush;
 }
 
-/* Unmap the gfns [start, end); returns whether TLBs must be flushed. */
+/*
+ * Unmap the gfns [start, end); returns whether TLBs must still be flushed.
+ * With @may_block it yields mmu_lock between batches, flushing first: the
+ * caller has made sure (an invalidation in progress over the range, or
+ * invalid memslots) that no fault maps into the range meanwhile.
+ */
 bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
 			      bool may_block)
 {
-	bool flush;
+	struct vmmu_zap z = { .may_yield = may_block };
+	u64 first = start;
+	bool any = false;
 
 	lockdep_assert_held_write(&vm->mmu_lock);
-	flush = vmmu_zap_table(vm, vm->root, 0, start, end);
-	if (flush)
-		trace_vmmu_zap_gfn_range(vm->id, start, end);
-	return flush;
+	for (;;) {
+		z.budget = VMMU_ZAP_BATCH;
+		z.resume = ~0ULL;
+		vmmu_zap_table(vm, vm->root, 0, start, end, &z);
+		any |= z.flush;
+		if (z.resume == ~0ULL)
+			break;
+		if (z.flush)
+			vmmu_mmu_flush_tlbs(vm);
+		z.flush = false;
+		cond_resched_rwlock_write(&vm->mmu_lock);
+		start = z.resume;
+	}
+	if (any)
+		trace_vmmu_zap_gfn_range(vm->id, first, end);
+	return z.flush;
 }
 
 /*
@@ -388,7 +424,8 @@ static void vmmu_map(struct vmmu_vm *vm, u64 gfn, u64 pfn, int level,
 
 			child->level = lvl - 1;
 			atomic64_inc(&vm->pt_pages);
-			WRITE_ONCE(*ep, fmt->table | page_to_phys(child->page));
+			/* The zeroed table before the entry, for lockless readers. */
+			smp_store_release(ep, fmt->table | page_to_phys(child->page));
 			pt = child;
 		} else {
 			pt = tdp_table(e);
@@ -400,9 +437,11 @@ static void vmmu_map(struct vmmu_vm *vm, u64 gfn, u64 pfn, int level,
 	if (tdp_present(fmt, e) && !tdp_leaf(fmt, e, level)) {
 		/* A table where a large leaf goes: the smaller leaves go. */
 		struct vmmu_pt *child = tdp_table(e);
+		struct vmmu_zap whole = { .may_yield = false };
 
 		WRITE_ONCE(*ep, 0);
-		vmmu_zap_table(vm, child, gfn, gfn, gfn + level_pages(level));
+		vmmu_zap_table(vm, child, gfn, gfn, gfn + level_pages(level),
+			       &whole);
 		vmmu_free_table(vm, child);
 		flush = true;
 	} else if (tdp_present(fmt, e)) {
@@ -494,10 +533,11 @@ int vmmu_page_fault(struct vmmu_vm *vm, u64 gpa, bool write, bool prefault,
 		}
 		/*
 		 * A read-only slot never maps writable, whatever the host
-		 * allows; while logging, only a write fault may.
+		 * allows; while logging, only a guest write may (a prefault
+		 * is not one).
 		 */
 		if ((flags & VMMU_MEM_READONLY) ||
-		    ((flags & VMMU_MEM_LOG_DIRTY_PAGES) && !write))
+		    ((flags & VMMU_MEM_LOG_DIRTY_PAGES) && (!write || prefault)))
 			writable = false;
 		*level = vmmu_max_level(vm, slot, flags, gfn, hva);
 		pages = level_pages(*level);
@@ -508,12 +548,16 @@ int vmmu_page_fault(struct vmmu_vm *vm, u64 gpa, bool write, bool prefault,
 			put_page(page);
 			srcu_read_unlock(&vm->srcu, idx);
 			this_cpu_inc(vm->pcpu_stats->fault_retries);
+			if (fatal_signal_pending(current)) {
+				r = -EINTR;
+				break;
+			}
 			cond_resched();
 			continue;
 		}
 		leaf = vmmu_make_leaf(vm->fmt, page_to_pfn(page) & ~(pages - 1),
 				      *level, writable, !prefault,
-				      write && writable);
+				      write && writable && !prefault);
 		vmmu_map(vm, gfn & ~(pages - 1), page_to_pfn(page) & ~(pages - 1),
 			 *level, leaf, &cache);
 		if (write && writable && (flags & VMMU_MEM_LOG_DIRTY_PAGES))
@@ -558,9 +602,12 @@ static s64 vmmu_walk(struct vmmu_vm *vm, u64 gpa, u32 access)
 
 		if (!tdp_present(fmt, e))
 			return -ENOENT;
-		if ((e & fmt->readable) != fmt->readable ||
-		    ((access & VMMU_ACCESS_WRITE) && !(e & fmt->writable)) ||
-		    ((access & VMMU_ACCESS_FETCH) && !tdp_exec(fmt, e)))
+		/* EPT fetches need only X; NPT needs P and US for anything. */
+		if ((access & VMMU_ACCESS_FETCH) ? !tdp_exec(fmt, e) ||
+		    (fmt->nx && (e & fmt->readable) != fmt->readable) :
+		    (e & fmt->readable) != fmt->readable)
+			return -EACCES;
+		if ((access & VMMU_ACCESS_WRITE) && !(e & fmt->writable))
 			return -EACCES;
 		leaf = tdp_leaf(fmt, e, level);
 		want = fmt->accessed |
@@ -714,7 +761,8 @@ long vmmu_ioctl_prefault(struct vmmu_vm *vm, void __user *argp)
 	return mapped ? 0 : r;
 }
 
-long vmmu_ioctl_translate(struct vmmu_vm *vm, void __user *argp)
+long vmmu_ioctl_translate(struct vmmu_vm *vm, void __user *argp,
+			  bool privileged)
 {
 	const struct vmmu_pte_format *fmt = vm->fmt;
 	struct vmmu_translation t;
@@ -752,8 +800,7 @@ long vmmu_ioctl_translate(struct vmmu_vm *vm, void __user *argp)
 			  (tdp_exec(fmt, e) ? VMMU_TRANSLATE_EXEC : 0) |
 			  (e & fmt->accessed ? VMMU_TRANSLATE_ACCESSED : 0) |
 			  (e & fmt->dirty ? VMMU_TRANSLATE_DIRTY : 0);
-		/* Physical addresses are for the privileged, as in pagemap. */
-		if (capable(CAP_SYS_ADMIN))
+		if (privileged)
 			t.host_phys_addr = (e & PT_PFN_MASK & ~(size - 1)) |
 					   (t.guest_phys_addr & (size - 1));
 		break;
@@ -787,41 +834,22 @@ static void vmmu_wrprot_gfns(struct vmmu_vm *vm, u64 start, u64 end)
 }
 
 /*
- * A slot's flags changed, after the new set is published and no fault
- * uses the old slot.  Dirty logging switched on: write-protect (and split)
- * what is mapped, so that every write faults and is logged.  Switched off:
- * nothing; the next write fault maps writable again.
- */
-void vmmu_mmu_memslot_flags_changed(struct vmmu_vm *vm,
-				    struct vmmu_memory_slot *old,
-				    struct vmmu_memory_slot *new)
-{
-	lockdep_assert_held(&vm->slots_lock);
-	if (!(new->flags & VMMU_MEM_LOG_DIRTY_PAGES) ||
-	    (old->flags & VMMU_MEM_LOG_DIRTY_PAGES))
-		return;
-	write_lock(&vm->mmu_lock);
-	vmmu_wrprot_gfns(vm, new->base_gfn, new->base_gfn + new->npages);
-	write_unlock(&vm->mmu_lock);
-}
-
-/*
  * Reset the bits of @mask (the slot's bitmap word @word) and write-protect
  * their pages, so that the next write to each faults and is logged again.
- * Faults set bits with mmu_lock held for write, so no bit is lost.
+ * Faults set bits with mmu_lock held for write, so no bit is lost.  The
+ * whole word's 64 pages are write-protected in one walk: a page of it
+ * whose bit stays set is writable only if logged, and a logged write
+ * faulting once more costs nothing but the fault.
  */
 static void vmmu_dirty_reset(struct vmmu_vm *vm, struct vmmu_memory_slot *slot,
 			     u64 word, unsigned long mask)
 {
-	unsigned long bit;
+	u64 gfn = slot->base_gfn + word * BITS_PER_LONG;
 
 	lockdep_assert_held_write(&vm->mmu_lock);
 	slot->dirty_bitmap[word] &= ~mask;
-	for_each_set_bit(bit, &mask, BITS_PER_LONG) {
-		u64 gfn = slot->base_gfn + word * BITS_PER_LONG + bit;
-
-		vmmu_wrprot_gfns(vm, gfn, gfn + 1);
-	}
+	vmmu_wrprot_gfns(vm, gfn, min(gfn + BITS_PER_LONG,
+				      slot->base_gfn + slot->npages));
 }
 
 long vmmu_ioctl_dirty_log(struct vmmu_vm *vm, void __user *argp, bool get)
@@ -876,6 +904,8 @@ long vmmu_ioctl_dirty_log(struct vmmu_vm *vm, void __user *argp, bool get)
 			bits[i] = mask;
 		if (mask)
 			vmmu_dirty_reset(vm, slot, word, mask);
+		/* Each word is done whole: others may have the lock between. */
+		cond_resched_rwlock_write(&vm->mmu_lock);
 	}
 	write_unlock(&vm->mmu_lock);
 

@@ -3,12 +3,14 @@
  * VM objects: creation, the VM fd and lifetime.
  */
 #include <linux/anon_inodes.h>
+#include <linux/capability.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/user_namespace.h>
 
 #include "vmmu.h"
 
@@ -70,7 +72,10 @@ static long vmmu_vm_ioctl(struct file *filp, unsigned int ioctl,
 	case VMMU_PREFAULT:
 		return vmmu_ioctl_prefault(vm, argp);
 	case VMMU_TRANSLATE:
-		return vmmu_ioctl_translate(vm, argp);
+		/* As pagemap: host addresses for the privileged opener only. */
+		return vmmu_ioctl_translate(vm, argp,
+					    file_ns_capable(filp, &init_user_ns,
+							    CAP_SYS_ADMIN));
 	case VMMU_ACCESS:
 		return vmmu_ioctl_access(vm, argp);
 	case VMMU_GET_DIRTY_LOG:

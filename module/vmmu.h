@@ -22,6 +22,8 @@
 /* Four-level EPT and NPT tables translate 48-bit guest-physical addresses. */
 #define VMMU_MAX_GPA_BITS	48
 #define VMMU_VM_FLAGS_VALID	VMMU_VM_MN_NO_LOCK_ELISION
+/* As KVM: keeps a slot's dirty bitmap (npages / 8 bytes) within reason. */
+#define VMMU_MEMSLOT_MAX_PAGES	(BIT_ULL(31) - 1)
 
 /*
  * Set on a slot that a memslot update is about to delete or move, from
@@ -237,13 +239,11 @@ void vmmu_mmu_zap_memslot(struct vmmu_vm *vm, struct vmmu_memory_slot *slot);
 void vmmu_mmu_zap_all(struct vmmu_vm *vm);
 bool vmmu_mmu_age_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
 			    bool clear);
-void vmmu_mmu_memslot_flags_changed(struct vmmu_vm *vm,
-				    struct vmmu_memory_slot *old,
-				    struct vmmu_memory_slot *new);
 int vmmu_page_fault(struct vmmu_vm *vm, u64 gpa, bool write, bool prefault,
 		    int *level);
 long vmmu_ioctl_prefault(struct vmmu_vm *vm, void __user *argp);
-long vmmu_ioctl_translate(struct vmmu_vm *vm, void __user *argp);
+long vmmu_ioctl_translate(struct vmmu_vm *vm, void __user *argp,
+			  bool privileged);
 long vmmu_ioctl_access(struct vmmu_vm *vm, void __user *argp);
 long vmmu_ioctl_dirty_log(struct vmmu_vm *vm, void __user *argp, bool get);
 

@@ -74,6 +74,8 @@ if want build || want boot; then
 	say "build: selftests and ABI layout"
 	mkdir -p "$RESULTS/build"
 	ksft=$(ksrc_dir)/tools/testing/selftests
+	# From clean: a failed build must not leave older binaries to boot.
+	rm -rf "$TOP/selftests/build"
 	run "build/selftests" "$RESULTS/build/selftests.log" \
 		make -C "$TOP/selftests" KSFT_DIR="$ksft" M32=1
 	for l in $labels; do
@@ -200,7 +202,9 @@ parse_boot() {
 	fi
 }
 
-if want boot; then
+if want boot && grep -q '^FAIL build/' "$SUMMARY"; then
+	fail "boot (skipped: the build failed)"
+elif want boot; then
 	run_order=$(make -s -C "$TOP/selftests" list)
 	for l in $labels; do
 		say "boot: $l ($(kernel_release "$l")) under QEMU: ${tests:-$run_order}"

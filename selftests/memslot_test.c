@@ -196,6 +196,9 @@ TEST_F(slots, bad_input)
 		       (void *)(0x00007fffffffffffULL & ~(PAGE - 1)));
 	EXPECT_REFUSED(-EINVAL, self->vm, 1, 0, 8 * MB, 1ULL << 47,
 		       (void *)(1ULL << 46));
+	/* More than 2^31 - 1 pages, as KVM: 8 TiB of user memory. */
+	EXPECT_REFUSED(-EINVAL, self->vm, 1, 0, 1ULL << 44, 1ULL << 43,
+		       (void *)(1ULL << 40));
 	/* Deleting a slot that does not exist. */
 	EXPECT_REFUSED(-ENOENT, self->vm, 1, 0, 0, 0, NULL);
 	EXPECT_REFUSED(-ENOENT, self->vm, 32767, 0, 0, 0, NULL);
@@ -227,6 +230,9 @@ TEST_F(slots, limits_accepted)
 		  hva_of(self->vm, GPA_LIMIT - PAGE));
 	EXPECT_EQ(-ENOENT, hva_of(self->vm, GPA_LIMIT));
 	EXPECT_EQ(-ENOENT, hva_of(self->vm, ~0ULL));
+	/* The largest slot: 2^31 - 1 pages. */
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 2, 0, 1ULL << 44,
+				      (1ULL << 43) - PAGE, (void *)(1ULL << 40)));
 	/* Host ranges need not be mapped yet, as with KVM. */
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, 0, 1ULL << 30,
 				      (void *)(1ULL << 40)));

@@ -400,6 +400,11 @@ TEST_F(mmu, dirty_log_is_exact)
 	struct vmmu_dirty_log clear = { .slot = 0 };
 	unsigned int i;
 
+	struct vmmu_prefault pf = {
+		.guest_phys_addr = GPA + 700 * PAGE, .size = 4 * PAGE,
+		.flags = VMMU_PREFAULT_WRITE,
+	};
+
 	/* Mapped writable before logging starts: must be write-protected. */
 	for (i = 0; i < 600; i++)
 		ASSERT_EQ(0, guest_write(self->vm, GPA + i * PAGE, "0", 1));
@@ -414,9 +419,10 @@ TEST_F(mmu, dirty_log_is_exact)
 		ASSERT_EQ(0, guest_write(self->vm, GPA + pages[i] * PAGE + 8, "d", 1));
 		want[pages[i] / 64] |= 1ULL << (pages[i] % 64);
 	}
-	/* Reads, and host writes, are not guest writes. */
+	/* Reads, host writes and prefaults are not guest writes. */
 	EXPECT_EQ('0', (char)guest_read64(self->vm, GPA + 7 * PAGE));
 	self->mem[9 * PAGE] = 1;
+	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_PREFAULT, (unsigned long)&pf));
 
 	ASSERT_EQ(0, dirty_log(self->vm, 0, bitmap));
 	EXPECT_EQ(0, memcmp(want, bitmap, sizeof(bitmap)));
@@ -454,12 +460,30 @@ TEST_F(mmu, batch_flags_then_delete_unmaps)
 		vmmu_slot(0, VMMU_MEM_LOG_DIRTY_PAGES, GPA, REGION, NULL),
 		vmmu_slot(0, 0, 0, 0, NULL),
 	};
+	__u64 bitmap[REGION / PAGE / 64] = { 0 };
+	struct vmmu_dirty_log log = { .slot = 0, .bitmap = (uintptr_t)bitmap };
 
 	e[0].userspace_addr = (uintptr_t)self->mem;
 	ASSERT_EQ(0, guest_write(self->vm, GPA, "m", 1));
 	ASSERT_TRUE(translate(self->vm, GPA).flags & VMMU_TRANSLATE_MAPPED);
 	ASSERT_EQ(0, vmmu_set_memslots(self->vm, e, 2, NULL));
 	EXPECT_EQ(0, translate(self->vm, GPA).flags);
+	/* Deleted and created again, read-only, in one batch. */
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, REGION, self->mem));
+	ASSERT_EQ(0, guest_write(self->vm, GPA, "w", 1));
+	e[0] = vmmu_slot(0, 0, 0, 0, NULL);
+	e[1] = vmmu_slot(0, VMMU_MEM_READONLY, GPA, REGION, self->mem);
+	ASSERT_EQ(0, vmmu_set_memslots(self->vm, e, 2, NULL));
+	EXPECT_FALSE(translate(self->vm, GPA).flags & VMMU_TRANSLATE_WRITE);
+	EXPECT_NE(0, guest_write(self->vm, GPA, "x", 1));
+	EXPECT_EQ('w', self->mem[0]);
+	/* And again, logging: the next write is logged. */
+	e[1] = vmmu_slot(0, VMMU_MEM_LOG_DIRTY_PAGES, GPA, REGION, self->mem);
+	ASSERT_EQ(0, vmmu_set_memslots(self->vm, e, 2, NULL));
+	ASSERT_EQ(0, guest_write(self->vm, GPA + PAGE, "y", 1));
+	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_GET_DIRTY_LOG, (unsigned long)&log));
+	EXPECT_EQ(1ULL << 1, bitmap[0]);
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, 0, 0, NULL));
 	/* And moving a slot takes its mappings along. */
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, REGION, self->mem));
 	ASSERT_EQ(0, guest_write(self->vm, GPA + PAGE, "n", 1));
