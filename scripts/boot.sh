@@ -32,9 +32,9 @@ initrd=$out/initrd.gz
 	"$initrd" "$@"
 
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi -machine q35
-	-cpu EPYC,+svm,+npt -smp 2 -m 2048 -no-reboot -display none
+	-cpu EPYC,+svm,+npt -smp 2 -m 4096 -no-reboot -display none
 	-kernel "$(kernel_root "$label")/boot/vmlinuz-$rel" -initrd "$initrd"
-	-append "console=ttyS0,115200 panic=-1 panic_on_warn=1 oops=panic hugepages=16")
+	-append "console=ttyS0,115200 panic=-1 panic_on_warn=1 oops=panic hugepagesz=2M hugepages=16 hugepagesz=1G hugepages=1")
 
 if [ $shell = 1 ]; then
 	exec "${qemu[@]}" -serial mon:stdio -serial "file:$out/output.log"

@@ -386,6 +386,34 @@ TEST_F(mmu, hugetlbfs_maps_2m_leaves)
 	EXPECT_EQ(0, translate(self->vm, 4 * GPA + 3 * MB).flags);
 }
 
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB	(30 << 26)
+#endif
+
+TEST_F(mmu, hugetlbfs_maps_1g_leaves)
+{
+	const size_t size = 1UL << 30;
+	char *huge, last = 0;
+
+	/* The test machine reserves one 1 GiB page at boot (boot.sh). */
+	huge = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB,
+		    -1, 0);
+	ASSERT_TRUE(huge != MAP_FAILED) TH_LOG("no 1 GiB page reserved?");
+	huge[0] = 'g';
+	huge[size - 1] = 'G';
+	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 2, 0, 8 * GPA, size, huge));
+	EXPECT_EQ('g', (char)guest_read64(self->vm, 8 * GPA));
+	EXPECT_EQ(3, translate(self->vm, 8 * GPA + 12345).level);
+	ASSERT_EQ(0, guest_write(self->vm, 8 * GPA + size - 2, "!", 1));
+	EXPECT_EQ('!', huge[size - 2]);
+	ASSERT_EQ(0, guest_read(self->vm, 8 * GPA + size - 1, &last, 1));
+	EXPECT_EQ('G', last);
+	EXPECT_EQ(1, STAT(self->vm, faults_1g));
+	ASSERT_EQ(0, munmap(huge, size));
+	EXPECT_EQ(0, translate(self->vm, 8 * GPA).flags);
+}
+
 static int dirty_log(int vm, __u32 slot, __u64 *bitmap)
 {
 	struct vmmu_dirty_log log = { .slot = slot, .bitmap = (uintptr_t)bitmap };

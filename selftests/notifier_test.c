@@ -623,9 +623,13 @@ TEST_F_TIMEOUT(oom, reaper_does_not_block, 120)
 TEST(tracepoints)
 {
 	const char *tr = "/sys/kernel/tracing";
-	char path[256], line[512], want_slot[64], want_locked[64];
+	char path[256], line[512], want_slot[64], want_locked[64], want_fault[64];
 	char *mem = map_region(), *other = map_region();
-	bool memslot = false, locked = false, elided = false;
+	bool memslot = false, locked = false, elided = false, fault = false;
+	struct vmmu_access acc = {
+		.guest_phys_addr = SLOT_GPA + PAGE, .len = 1,
+	};
+	char byte;
 	int vm = vmmu_new_vm(VMMU_VM_TYPE_NPT, 0);
 	FILE *f;
 
@@ -639,6 +643,8 @@ TEST(tracepoints)
 	ASSERT_EQ(0, vmmu_set_memslot(vm, 7, 0, SLOT_GPA, REGION, mem));
 	ASSERT_EQ(0, madvise(mem, PAGE, MADV_DONTNEED));
 	ASSERT_EQ(0, madvise(other, PAGE, MADV_DONTNEED));
+	acc.buf = (unsigned long)&byte;
+	ASSERT_EQ(0, vmmu_ioctl(vm, VMMU_ACCESS, (unsigned long)&acc));
 
 	snprintf(path, sizeof(path), "%s/events/vmmu/enable", tr);
 	ASSERT_EQ(0, write_file(path, "0"));
@@ -646,6 +652,8 @@ TEST(tracepoints)
 		 SLOT_GPA >> 12, REGION / PAGE);
 	snprintf(want_locked, sizeof(want_locked), "hva 0x%lx-0x%lx locked",
 		 (unsigned long)mem, (unsigned long)mem + PAGE);
+	snprintf(want_fault, sizeof(want_fault), "gpa 0x%llx read level",
+		 SLOT_GPA + PAGE);
 	snprintf(path, sizeof(path), "%s/trace", tr);
 	f = fopen(path, "r");
 	ASSERT_NE(NULL, f);
@@ -658,11 +666,15 @@ TEST(tracepoints)
 		if (strstr(line, "vmmu_invalidate_range_end:") &&
 		    strstr(line, "elided"))
 			elided = true;
+		if (strstr(line, "vmmu_page_fault:") && strstr(line, want_fault) &&
+		    strstr(line, "result 0"))
+			fault = true;
 	}
 	fclose(f);
 	EXPECT_TRUE(memslot) TH_LOG("no '%s'", want_slot);
 	EXPECT_TRUE(locked) TH_LOG("no '%s'", want_locked);
 	EXPECT_TRUE(elided);
+	EXPECT_TRUE(fault) TH_LOG("no '%s'", want_fault);
 	close(vm);
 }
 
