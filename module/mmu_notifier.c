@@ -90,14 +90,10 @@ static void vmmu_mn_locked(struct vmmu_vm *vm, struct vmmu_memslots *slots,
 	vmmu_invalidate_begin(vm, start, end);
 	for (slot = vmmu_hva_range_first(slots, start, end); slot;
 	     slot = vmmu_hva_range_next(slots, slot, start, end)) {
-		unsigned long hva_start = max(start, slot->userspace_addr);
-		unsigned long hva_end = min(end, vmmu_memslot_hva_end(slot));
-		u64 first = (hva_start - slot->userspace_addr) >> PAGE_SHIFT;
-		u64 last = (hva_end - slot->userspace_addr - 1) >> PAGE_SHIFT;
+		u64 first, last;
 
-		flush |= vmmu_mmu_unmap_gfn_range(vm, slot->base_gfn + first,
-						  slot->base_gfn + last + 1,
-						  may_block);
+		vmmu_memslot_hva_to_gfns(slot, start, end, &first, &last);
+		flush |= vmmu_mmu_unmap_gfn_range(vm, first, last, may_block);
 	}
 	if (flush)
 		vmmu_mmu_flush_tlbs(vm);
@@ -215,14 +211,11 @@ static bool vmmu_mn_age(struct vmmu_vm *vm, unsigned long start,
 	slots = vmmu_memslots(vm);
 	for (slot = vmmu_hva_range_first(slots, start, end); slot;
 	     slot = vmmu_hva_range_next(slots, slot, start, end)) {
-		unsigned long hva_start = max(start, slot->userspace_addr);
-		unsigned long hva_end = min(end, vmmu_memslot_hva_end(slot));
-		u64 first = (hva_start - slot->userspace_addr) >> PAGE_SHIFT;
-		u64 last = (hva_end - slot->userspace_addr - 1) >> PAGE_SHIFT;
+		u64 first, last;
 
+		vmmu_memslot_hva_to_gfns(slot, start, end, &first, &last);
 		read_lock(&vm->mmu_lock);
-		young |= vmmu_mmu_age_gfn_range(vm, slot->base_gfn + first,
-						slot->base_gfn + last + 1, clear);
+		young |= vmmu_mmu_age_gfn_range(vm, first, last, clear);
 		read_unlock(&vm->mmu_lock);
 	}
 	srcu_read_unlock(&vm->srcu, idx);

@@ -55,6 +55,20 @@ static inline unsigned long vmmu_memslot_hva_end(const struct vmmu_memory_slot *
 	return slot->userspace_addr + (slot->npages << PAGE_SHIFT);
 }
 
+/* The gfns [*first, *last) of @slot whose host pages meet [start, end). */
+static inline void vmmu_memslot_hva_to_gfns(const struct vmmu_memory_slot *slot,
+					    unsigned long start,
+					    unsigned long end, u64 *first,
+					    u64 *last)
+{
+	unsigned long hva_start = max(start, slot->userspace_addr);
+	unsigned long hva_end = min(end, vmmu_memslot_hva_end(slot));
+
+	*first = slot->base_gfn + ((hva_start - slot->userspace_addr) >> PAGE_SHIFT);
+	*last = slot->base_gfn +
+		((hva_end - slot->userspace_addr - 1) >> PAGE_SHIFT) + 1;
+}
+
 enum vmmu_memslot_op {
 	VMMU_MEMSLOT_CREATE,
 	VMMU_MEMSLOT_DELETE,
