@@ -31,7 +31,11 @@ initrd=$out/initrd.gz
 "$TOP/scripts/mkinitramfs.sh" "$label" "$([ $shell = 1 ] && echo shell || echo check)" \
 	"$initrd" "$@"
 
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi -machine q35
+# Single-threaded TCG: with one host thread per vCPU, a vCPU can run kernel
+# text while another patches it (text_poke_bp, e.g. the static key KVM flips
+# when a VM is created), and hits the int3 after it is gone.  Round-robin
+# vCPUs still interleave, and cost no more on two host cores.
+qemu=(qemu-system-x86_64 -accel tcg,thread=single -machine q35
 	-cpu EPYC,+svm,+npt -smp 2 -m 4096 -no-reboot -display none
 	-kernel "$(kernel_root "$label")/boot/vmlinuz-$rel" -initrd "$initrd"
 	-append "console=ttyS0,115200 panic=-1 panic_on_warn=1 oops=panic hugepagesz=2M hugepages=16 hugepagesz=1G hugepages=1")

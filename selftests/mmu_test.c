@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -879,6 +881,66 @@ TEST_F_TIMEOUT(mmu, stress_with_oracle, 120)
 			ASSERT_EQ((__u64)i << 32 | seq, v) TH_LOG("word %d", i);
 	}
 	free(o);
+}
+
+#define CG		"/sys/fs/cgroup"
+#define CG_PT		CG "/vmmu_pt"
+
+/* A field of memory.stat of @cg, in bytes, or -1. */
+static long long memcg_stat(const char *cg, const char *field)
+{
+	char path[256], line[256];
+	long long v = -1;
+	size_t len = strlen(field);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", cg);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ' ')
+			v = atoll(line + len + 1);
+	fclose(f);
+	return v;
+}
+
+/*
+ * Page-table pages are charged to the memory cgroup of the process that
+ * faults.  64 one-page slots, 1 GiB apart and all backed by one host page,
+ * need two new table pages each: that memory is the VM's, nobody else's.
+ */
+TEST_F(mmu, page_tables_charged_to_memcg)
+{
+	long long before, after;
+	__u64 tables;
+	int i;
+
+	if (access(CG "/cgroup.controllers", F_OK))
+		ASSERT_EQ(0, mount("none", CG, "cgroup2", 0, NULL));
+	ASSERT_EQ(0, write_file(CG "/cgroup.subtree_control", "+memory"));
+	if (mkdir(CG_PT, 0755))
+		ASSERT_EQ(EEXIST, errno);
+	ASSERT_EQ(0, write_file(CG_PT "/cgroup.procs", "0"));
+
+	self->mem[0] = 1;
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(0, vmmu_set_memslot(self->vm, 10 + i, 0,
+					      (16ULL + i) << 30, PAGE, self->mem));
+	tables = STAT(self->vm, pt_pages);
+	before = memcg_stat(CG_PT, "kernel");
+	ASSERT_LE(0, before);
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(1, (char)guest_read64(self->vm, (16ULL + i) << 30));
+	after = memcg_stat(CG_PT, "kernel");
+	TH_LOG("%llu new table pages, memcg kernel memory +%lld KiB",
+	       STAT(self->vm, pt_pages) - tables, (after - before) / 1024);
+	EXPECT_LE(128, STAT(self->vm, pt_pages) - tables);
+	EXPECT_LE(128 * (long long)PAGE, after - before);
+
+	/* Back to the root group, and the test group goes. */
+	write_file(CG "/cgroup.procs", "0");
+	rmdir(CG_PT);
 }
 
 TEST_HARNESS_MAIN
