@@ -81,7 +81,7 @@ static const struct file_operations vmmu_dev_fops = {
 	.llseek		= noop_llseek,
 };
 
-/* Root only, like a fresh /dev/kvm; docs/README.md shows a udev rule. */
+/* Root only, like a fresh /dev/kvm; README.md shows a udev rule. */
 static struct miscdevice vmmu_dev = {
 	.minor	= MISC_DYNAMIC_MINOR,
 	.name	= "vmmu",

@@ -11,10 +11,10 @@
  *  1. applies every requested change to the inactive set, each validated
  *     against the result of those before it; a refusal undoes them all, so
  *     a batch is all or nothing;
- *  2. marks the published slots it deletes or moves invalid (readers retry
- *     on them), waits for SRCU readers, and zaps their mappings; they stay
- *     in the active hva tree, so invalidations of their host range still
- *     take the MMU lock until the new set is out;
+ *  2. marks the published slots it deletes, moves or changes the flags of
+ *     invalid (readers retry on them), waits for SRCU readers, and zaps
+ *     their mappings; they stay in the active hva tree, so invalidations of
+ *     their host range still take the MMU lock until the new set is out;
  *  3. publishes the inactive set in one pointer swap, once no MMU-notifier
  *     invalidation is in flight (mmu_notifier.c), and waits for SRCU
  *     readers of the old set;
@@ -336,9 +336,10 @@ static void memslot_set_invalid(struct vmmu_memory_slot *slot, bool invalid)
  * Must what the published @old maps go?  Judge by the batch's net result
  * in @inactive, not by each change's own op: a batch may change a slot's
  * flags and then delete it, or delete it and create it again read-only.
- * A slot that moves, or whose read-only or dirty-logging flag changes,
- * loses its mappings: they refault under the new rules (logging then maps
- * 4 KiB pages, writable only on a logged write).
+ * A slot that moves, or whose read-only or dirty-logging flag changes, or
+ * a logging slot replaced by another (with a fresh log), loses its
+ * mappings: they refault under the new rules (logging then maps 4 KiB
+ * pages, writable only on a logged write).
  */
 static bool memslot_leaves(struct vmmu_memslots *inactive,
 			   struct vmmu_memory_slot *old)
@@ -348,13 +349,15 @@ static bool memslot_leaves(struct vmmu_memslots *inactive,
 	return !final || final->base_gfn != old->base_gfn ||
 	       final->npages != old->npages ||
 	       final->userspace_addr != old->userspace_addr ||
-	       final->flags != old->flags;
+	       final->flags != old->flags ||
+	       /* A new logging slot has a new, empty log: refault, relog. */
+	       (final != old && (old->flags & VMMU_MEM_LOG_DIRTY_PAGES));
 }
 
 /*
- * Step 2: keep the published slots that the batch deletes or moves from
- * being mapped again, and zap what they map.  Returns true if it did
- * anything.
+ * Step 2: keep the published slots that the batch deletes, moves or
+ * changes the flags of (memslot_leaves()) from being mapped again, and zap
+ * what they map.  Returns true if it did anything.
  */
 static bool memslots_invalidate_old(struct vmmu_vm *vm,
 				    struct vmmu_memslots *active,
@@ -540,7 +543,7 @@ long vmmu_ioctl_lookup_memslot(struct vmmu_vm *vm, void __user *argp)
 		if (!(flags & VMMU_MEMSLOT_INVALID))
 			break;
 		/*
-		 * Being deleted or moved: sleep until the update that holds
+		 * Being deleted, moved or changed: sleep until the update that holds
 		 * slots_lock has published its result.
 		 */
 		srcu_read_unlock(&vm->srcu, idx);

@@ -193,8 +193,9 @@ static void vmmu_zap_table(struct vmmu_vm *vm, struct vmmu_pt *pt, u64 base,
 /*
  * Unmap the gfns [start, end); returns whether TLBs must still be flushed.
  * With @may_block it yields mmu_lock between batches, flushing first: the
- * caller has made sure (an invalidation in progress over the range, or
- * invalid memslots) that no fault maps into the range meanwhile.
+ * caller has made sure (an invalidation in progress over the range,
+ * invalid memslots, or an address space that is gone) that no fault maps
+ * into the range meanwhile.
  */
 bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
 			      bool may_block)
@@ -224,8 +225,8 @@ bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
 
 /*
  * No vCPU caches translations yet, and the software walker holds mmu_lock
- * across its access: there is no TLB to shoot down, only the event to count.
- * The vCPU backends fill this in.
+ * while it copies each page: there is no TLB to shoot down, only the event
+ * to count.  The vCPU backends fill this in.
  */
 void vmmu_mmu_flush_tlbs(struct vmmu_vm *vm)
 {
@@ -413,7 +414,7 @@ static void vmmu_map(struct vmmu_vm *vm, u64 gfn, u64 pfn, int level,
 	for (lvl = VMMU_PT_LEVELS; lvl > level; lvl--) {
 		ep = &pt->entries[pt_index(gfn, lvl)];
 		e = *ep;
-		/* A larger leaf is in the way (dirty logging, host split). */
+		/* A larger leaf is in the way: the host mapping shrank. */
 		if (tdp_present(fmt, e) && tdp_leaf(fmt, e, lvl)) {
 			vmmu_zap_leaf(vm, ep, e);
 			flush = true;
@@ -814,7 +815,10 @@ static bool vmmu_wrprot_leaf(struct vmmu_vm *vm, u64 *ep, u64 e, int level,
 			     bool unused)
 {
 	if (level > 1) {
-		/* Logging maps 4 KiB pages: a large leaf refaults as such. */
+		/*
+		 * Logging slots map only 4 KiB leaves (switching logging on
+		 * zaps the slot); should one be large, it must refault.
+		 */
 		vmmu_zap_leaf(vm, ep, e);
 		return true;
 	}
@@ -936,7 +940,7 @@ int vmmu_mmu_init(struct vmmu_vm *vm)
 	return 0;
 }
 
-/* The VM is being freed: release() has zapped everything but the root. */
+/* The VM is being freed: no fault, walker or notifier runs any more. */
 void vmmu_mmu_destroy(struct vmmu_vm *vm)
 {
 	vmmu_mmu_zap_all(vm);

@@ -17,7 +17,7 @@
  * lock (an rwsem) deadlocks instead: start() would wait behind the waiting
  * updater while holding the mmu_notifier_invalidate_range_start lockdep
  * map, and the updater waits for an end() that needs that map.  An update
- * waits killably; a killed one changes nothing.
+ * waits killably; a killed one publishes nothing.
  */
 #include <linux/delay.h>
 #include <linux/ktime.h>

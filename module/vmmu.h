@@ -26,7 +26,8 @@
 #define VMMU_MEMSLOT_MAX_PAGES	(BIT_ULL(31) - 1)
 
 /*
- * Set on a slot that a memslot update is about to delete or move, from
+ * Set on a slot that a memslot update is about to delete, move or change
+ * the flags of (memslot_leaves() in memslot.c), from
  * before its mappings are zapped until the new set is published: readers
  * retry instead of mapping it, while it stays in the active set's hva tree
  * so that invalidations of its host range still take the MMU lock.

@@ -146,10 +146,12 @@ parse_boot() {
 	fi
 	while IFS= read -r line; do
 		case $line in
-		"### BEGIN "*) bin=${line#\#\#\# BEGIN } ; bad=0 ;;
+		"### BEGIN "*) bin=${line#\#\#\# BEGIN } ; bad=0 results=0 ;;
 		"### END "*)
 			rc=${line##*rc=}
 			ended[$bin]=1
+			# A test name that matched nothing runs nothing: not a pass.
+			[ "$results" = 0 ] && fail "$label/$bin (ran no test)"
 			# A crash or exit(1) outside any test is a failure too.
 			if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
 				fail "$label/$bin (exit status $rc)"
@@ -157,14 +159,16 @@ parse_boot() {
 			bin= ;;
 		"ok "*"# SKIP"*)
 			name=${line#ok * }
-			bad=1
+			bad=1 results=1
 			fail "$label/$bin/${name%% # SKIP*} (skipped: ${line##*# SKIP})" ;;
 		"ok "*)
 			[ -n "$bin" ] || continue
+			results=1
 			name=${line#ok }
 			pass "$label/$bin/${name#* }" ;;
 		"not ok "*)
 			[ -n "$bin" ] || continue
+			results=1
 			name=${line#not ok }
 			name=${name#* }
 			bad=1

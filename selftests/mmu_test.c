@@ -513,6 +513,13 @@ TEST_F(mmu, batch_flags_then_delete_unmaps)
 	ASSERT_EQ(0, guest_write(self->vm, GPA + PAGE, "y", 1));
 	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_GET_DIRTY_LOG, (unsigned long)&log));
 	EXPECT_EQ(1ULL << 1, bitmap[0]);
+	/* Replaced by an identical logging slot: its fresh log misses no write. */
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 2 * PAGE, "z", 1));
+	e[0] = vmmu_slot(0, 0, 0, 0, NULL);
+	ASSERT_EQ(0, vmmu_set_memslots(self->vm, e, 2, NULL));
+	ASSERT_EQ(0, guest_write(self->vm, GPA + 2 * PAGE, "z", 1));
+	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_GET_DIRTY_LOG, (unsigned long)&log));
+	EXPECT_EQ(1ULL << 2, bitmap[0]);
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, 0, 0, NULL));
 	/* And moving a slot takes its mappings along. */
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, REGION, self->mem));

@@ -155,7 +155,7 @@ struct vmmu_prefault {
 
 struct vmmu_translation {
 	__u64 guest_phys_addr;	/* in */
-	__u64 host_phys_addr;	/* out: 0 unless the caller has CAP_SYS_ADMIN */
+	__u64 host_phys_addr;	/* out: 0 unless the opener had CAP_SYS_ADMIN */
 	__u64 entry;		/* out: the leaf entry, physical address masked */
 	__u32 flags;		/* out: VMMU_TRANSLATE_* */
 	__u32 level;		/* out: of the leaf: 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB */
