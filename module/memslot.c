@@ -520,6 +520,18 @@ long vmmu_ioctl_set_memslots(struct vmmu_vm *vm, void __user *argp)
 	return r;
 }
 
+/*
+ * Sleep until the memslot update that holds slots_lock is done: for readers
+ * that met a slot it is deleting, moving or changing.  Not under vm->srcu.
+ */
+int vmmu_wait_memslot_update(struct vmmu_vm *vm)
+{
+	if (mutex_lock_killable(&vm->slots_lock))
+		return -EINTR;
+	mutex_unlock(&vm->slots_lock);
+	return 0;
+}
+
 long vmmu_ioctl_lookup_memslot(struct vmmu_vm *vm, void __user *argp)
 {
 	struct vmmu_memslot_lookup lookup;
@@ -542,14 +554,9 @@ long vmmu_ioctl_lookup_memslot(struct vmmu_vm *vm, void __user *argp)
 		flags = slot ? READ_ONCE(slot->flags) : 0;
 		if (!(flags & VMMU_MEMSLOT_INVALID))
 			break;
-		/*
-		 * Being deleted, moved or changed: sleep until the update that holds
-		 * slots_lock has published its result.
-		 */
 		srcu_read_unlock(&vm->srcu, idx);
-		if (mutex_lock_killable(&vm->slots_lock))
+		if (vmmu_wait_memslot_update(vm))
 			return -EINTR;
-		mutex_unlock(&vm->slots_lock);
 	}
 	if (slot) {
 		lookup.userspace_addr = slot->userspace_addr +

@@ -458,15 +458,6 @@ out:
 		vmmu_mmu_flush_tlbs(vm);
 }
 
-/* Sleep until the memslot update that holds slots_lock is done. */
-static int vmmu_wait_memslot_update(struct vmmu_vm *vm)
-{
-	if (mutex_lock_killable(&vm->slots_lock))
-		return -EINTR;
-	mutex_unlock(&vm->slots_lock);
-	return 0;
-}
-
 /*
  * Resolve a fault at @gpa: memslot, host page, then, under mmu_lock and
  * only if no invalidation raced with us, the entry.  Returns 0, a

@@ -231,6 +231,7 @@ struct vmmu_memory_slot *vmmu_hva_range_next(struct vmmu_memslots *slots,
 					     struct vmmu_memory_slot *slot,
 					     unsigned long start,
 					     unsigned long end);
+int vmmu_wait_memslot_update(struct vmmu_vm *vm);
 long vmmu_ioctl_set_memslot(struct vmmu_vm *vm, void __user *argp);
 long vmmu_ioctl_set_memslots(struct vmmu_vm *vm, void __user *argp);
 long vmmu_ioctl_lookup_memslot(struct vmmu_vm *vm, void __user *argp);

@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -923,11 +922,7 @@ TEST_F(mmu, page_tables_charged_to_memcg)
 	__u64 tables;
 	int i;
 
-	if (access(CG "/cgroup.controllers", F_OK))
-		ASSERT_EQ(0, mount("none", CG, "cgroup2", 0, NULL));
-	ASSERT_EQ(0, write_file(CG "/cgroup.subtree_control", "+memory"));
-	if (mkdir(CG_PT, 0755))
-		ASSERT_EQ(EEXIST, errno);
+	ASSERT_EQ(0, memory_cgroup("vmmu_pt"));
 	ASSERT_EQ(0, write_file(CG_PT "/cgroup.procs", "0"));
 
 	self->mem[0] = 1;

@@ -11,7 +11,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -589,11 +588,7 @@ TEST_F_TIMEOUT(oom, reaper_does_not_block, 120)
 	int sv[2], vm, status;
 	pid_t pid;
 
-	if (access(CGROUP "/cgroup.controllers", F_OK))
-		ASSERT_EQ(0, mount("none", CGROUP, "cgroup2", 0, NULL));
-	ASSERT_EQ(0, write_file(CGROUP "/cgroup.subtree_control", "+memory"));
-	if (mkdir(OOM_CGROUP, 0755))
-		ASSERT_EQ(EEXIST, errno);
+	ASSERT_EQ(0, memory_cgroup("vmmu_oom"));
 	ASSERT_EQ(0, write_file(OOM_CGROUP "/memory.max", "64M"));
 	write_file(OOM_CGROUP "/memory.swap.max", "0");
 

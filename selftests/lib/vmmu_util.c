@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -144,6 +145,21 @@ int vmmu_set_param(const char *name, const char *value)
 
 	snprintf(path, sizeof(path), "/sys/module/vmmu/parameters/%s", name);
 	return write_file(path, value);
+}
+
+int memory_cgroup(const char *name)
+{
+	char path[256];
+	int r;
+
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) &&
+	    mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL))
+		return -errno;
+	r = write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	if (r)
+		return r;
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", name);
+	return mkdir(path, 0755) && errno != EEXIST ? -errno : 0;
 }
 
 double now_ms(void)

@@ -67,6 +67,12 @@ int vmmu_set_param(const char *name, const char *value);
 /* Write @value to a file (tracefs, cgroupfs, ...): 0 or -errno. */
 int write_file(const char *path, const char *value);
 
+/*
+ * Make the cgroup-v2 group @name (under /sys/fs/cgroup, mounted if need be)
+ * with the memory controller: 0 or -errno.  An existing group is reused.
+ */
+int memory_cgroup(const char *name);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 double now_ms(void);
 
