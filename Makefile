@@ -7,17 +7,33 @@ KVER ?= $(or $(KERNELRELEASE),$(shell uname -r))
 KDIR ?= /lib/modules/$(KVER)/build
 W ?= 1
 
-.PHONY: all modules clean check lint test shell dkms-install \
+.PHONY: all modules kdir-check clean check lint test shell dkms-install \
 	dkms-remove help
 
 all: modules
 
-modules:
+modules: kdir-check
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=$(W) modules
 
+kdir-check:
+	@test -f $(KDIR)/Makefile || { \
+	  echo 'error: no kernel build tree at $(KDIR).' >&2; \
+	  echo '  Install the headers of the kernel to build for' >&2; \
+	  echo '  (Debian, Ubuntu: apt install linux-headers-$(KVER);' >&2; \
+	  echo '   Fedora: dnf install kernel-devel-$(KVER)),' >&2; \
+	  echo '  or name a configured kernel tree: make KDIR=/path/to/build' >&2; \
+	  exit 1; }
+
+# Build output only.  Not kbuild's clean of the whole tree: that would also
+# delete the kernel modules of the harness's cached kernels under .cache/.
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	rm -rf selftests/build
+	find module \( -name '*.o' -o -name '*.ko' -o -name '*.mod' \
+		-o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.d' \
+		-o -name '*.a' -o -name '*.symvers' -o -name '*.order' \) \
+		-type f -delete
+	rm -f Module.symvers modules.order .*.cmd module/compat_gen.h \
+		module/probes/*.h
+	rm -rf selftests/build .tmp_versions
 
 # The whole suite: installs dependencies, builds for every kernel, lints,
 # runs DKMS for real, boots each kernel under QEMU and runs the selftests.

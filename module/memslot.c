@@ -274,7 +274,13 @@ static int memslot_prepare(struct vmmu_memslots *slots,
 	    gpa_end > BIT_ULL(VMMU_MAX_GPA_BITS) ||
 	    req->memory_size >> PAGE_SHIFT > VMMU_MEMSLOT_MAX_PAGES)
 		return -EINVAL;
+	/*
+	 * A tagged address would put the tag into the hva tree, where the
+	 * notifier's untagged ranges never meet it: mappings would survive
+	 * munmap.  KVM refuses them too.
+	 */
 	if (req->userspace_addr != (unsigned long)req->userspace_addr ||
+	    untagged_addr(req->userspace_addr) != req->userspace_addr ||
 	    !access_ok(u64_to_user_ptr(req->userspace_addr), req->memory_size))
 		return -EINVAL;
 
@@ -367,6 +373,8 @@ static bool memslots_invalidate_old(struct vmmu_vm *vm,
 	bool any = false;
 	u32 i;
 
+	lockdep_assert_held(&vm->slots_lock);
+
 	for (i = 0; i < n; i++) {
 		struct vmmu_memory_slot *old = changes[i].old;
 
@@ -382,11 +390,18 @@ static bool memslots_invalidate_old(struct vmmu_vm *vm,
 	WRITE_ONCE(active->generation,
 		   active->generation | VMMU_MEMSLOT_GEN_UPDATE_IN_PROGRESS);
 	/* No reader may still be using a slot it found valid. */
-	synchronize_srcu(&vm->srcu);
+	synchronize_srcu_expedited(&vm->srcu);
 	for (i = 0; i < n; i++)
 		if (changes[i].old && (changes[i].old->flags & VMMU_MEMSLOT_INVALID))
 			vmmu_mmu_zap_memslot(vm, changes[i].old);
 	return true;
+}
+
+/* The set no reader sees: the updater's working copy. */
+static struct vmmu_memslots *vmmu_inactive_memslots(struct vmmu_vm *vm)
+{
+	lockdep_assert_held(&vm->slots_lock);
+	return &vm->memslot_sets[vmmu_memslots(vm)->node_idx ^ 1];
 }
 
 static int vmmu_update_memslots(struct vmmu_vm *vm,
@@ -410,7 +425,7 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 		return -EINTR;
 	}
 	active = vmmu_memslots(vm);
-	inactive = &vm->memslot_sets[active->node_idx ^ 1];
+	inactive = vmmu_inactive_memslots(vm);
 
 	/* 1: the whole batch, on the working copy. */
 	for (i = 0; i < nr; i++) {
@@ -444,7 +459,8 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 			WRITE_ONCE(active->generation, inactive->generation);
 		goto undo;
 	}
-	synchronize_srcu(&vm->srcu);
+	/* Expedited, as KVM's: a VMM may do thousands of updates in a row. */
+	synchronize_srcu_expedited(&vm->srcu);
 
 	/* 4: the old set is the working copy now. */
 	for (i = 0; i < n; i++) {
@@ -509,9 +525,14 @@ long vmmu_ioctl_set_memslots(struct vmmu_vm *vm, void __user *argp)
 	if (!batch.nr)
 		return 0;
 
-	reqs = vmemdup_user(ubatch->entries, array_size(batch.nr, sizeof(*reqs)));
-	if (IS_ERR(reqs))
-		return PTR_ERR(reqs);
+	/* Charged to the caller, as every allocation user space can grow. */
+	reqs = kvmalloc_array(batch.nr, sizeof(*reqs), GFP_KERNEL_ACCOUNT);
+	if (!reqs)
+		return -ENOMEM;
+	if (copy_from_user(reqs, ubatch->entries, batch.nr * sizeof(*reqs))) {
+		kvfree(reqs);
+		return -EFAULT;
+	}
 	r = vmmu_update_memslots(vm, reqs, batch.nr, &error_index);
 	kvfree(reqs);
 	/* Only a refused entry sets it: nothing was applied then. */
@@ -526,6 +547,9 @@ long vmmu_ioctl_set_memslots(struct vmmu_vm *vm, void __user *argp)
  */
 int vmmu_wait_memslot_update(struct vmmu_vm *vm)
 {
+	/* The update waits for SRCU readers while it holds slots_lock. */
+	RCU_LOCKDEP_WARN(srcu_read_lock_held(&vm->srcu),
+			 "waiting for a memslot update inside vm->srcu");
 	if (mutex_lock_killable(&vm->slots_lock))
 		return -EINTR;
 	mutex_unlock(&vm->slots_lock);

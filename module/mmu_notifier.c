@@ -73,42 +73,52 @@ static void vmmu_invalidate_end(struct vmmu_vm *vm)
 	WARN_ON_ONCE(vm->mmu_invalidate_in_progress < 0);
 }
 
-/* With the MMU lock: begin or end an invalidation of [start, end). */
-static void vmmu_mn_locked(struct vmmu_vm *vm, struct vmmu_memslots *slots,
-			   unsigned long start, unsigned long end,
-			   bool is_start, bool may_block)
+/*
+ * The work of one invalidation callback: its host range, and what to do
+ * with the MMU lock held if the range meets a memslot.
+ */
+struct vmmu_hva_range {
+	unsigned long start;
+	unsigned long end;
+	bool may_block;
+	void (*on_lock)(struct vmmu_vm *vm, struct vmmu_memslots *slots,
+			const struct vmmu_hva_range *range);
+};
+
+/* start(): faults into the range retry; what the range maps goes. */
+static void vmmu_mn_begin_locked(struct vmmu_vm *vm,
+				 struct vmmu_memslots *slots,
+				 const struct vmmu_hva_range *range)
 {
 	struct vmmu_memory_slot *slot;
 	bool flush = false;
 
-	write_lock(&vm->mmu_lock);
-	if (!is_start) {
-		vmmu_invalidate_end(vm);
-		goto out;
-	}
+	vmmu_invalidate_begin(vm, range->start, range->end);
+	for (slot = vmmu_hva_range_first(slots, range->start, range->end); slot;
+	     slot = vmmu_hva_range_next(slots, slot, range->start, range->end)) {
+		struct vmmu_gfn_range gfns = { .may_block = range->may_block };
 
-	vmmu_invalidate_begin(vm, start, end);
-	for (slot = vmmu_hva_range_first(slots, start, end); slot;
-	     slot = vmmu_hva_range_next(slots, slot, start, end)) {
-		u64 first, last;
-
-		vmmu_memslot_hva_to_gfns(slot, start, end, &first, &last);
-		flush |= vmmu_mmu_unmap_gfn_range(vm, first, last, may_block);
+		vmmu_memslot_hva_to_gfns(slot, range->start, range->end,
+					 &gfns.start, &gfns.end);
+		flush |= vmmu_mmu_unmap_gfn_range(vm, &gfns);
 	}
 	if (flush)
 		vmmu_mmu_flush_tlbs(vm);
-out:
-	write_unlock(&vm->mmu_lock);
+}
+
+static void vmmu_mn_end_locked(struct vmmu_vm *vm, struct vmmu_memslots *slots,
+			       const struct vmmu_hva_range *range)
+{
+	vmmu_invalidate_end(vm);
 }
 
 /*
  * The part shared by start() and end(): under SRCU, look for a memslot that
- * the host range [start, end) meets, and only if there is one (or elision
- * is off) take the MMU lock.  Returns whether the lock was taken.
+ * the host range meets, and only if there is one (or elision is off) take
+ * the MMU lock and do @range->on_lock.  Returns whether the lock was taken.
  */
-static bool vmmu_mn_handle_range(struct vmmu_vm *vm, unsigned long start,
-				 unsigned long end, bool is_start,
-				 bool may_block)
+static bool vmmu_mn_handle_hva_range(struct vmmu_vm *vm,
+				     const struct vmmu_hva_range *range)
 {
 	struct vmmu_memslots *slots;
 	bool lock;
@@ -117,9 +127,12 @@ static bool vmmu_mn_handle_range(struct vmmu_vm *vm, unsigned long start,
 	idx = srcu_read_lock(&vm->srcu);
 	slots = vmmu_memslots(vm);
 	lock = (vm->flags & VMMU_VM_MN_NO_LOCK_ELISION) ||
-	       vmmu_hva_range_first(slots, start, end);
-	if (lock)
-		vmmu_mn_locked(vm, slots, start, end, is_start, may_block);
+	       vmmu_hva_range_first(slots, range->start, range->end);
+	if (lock) {
+		vmmu_mmu_write_lock(vm);
+		range->on_lock(vm, slots, range);
+		vmmu_mmu_write_unlock(vm);
+	}
 	srcu_read_unlock(&vm->srcu, idx);
 	return lock;
 }
@@ -128,6 +141,12 @@ static int vmmu_mn_invalidate_range_start(struct mmu_notifier *mn,
 					  const struct mmu_notifier_range *range)
 {
 	bool blockable = mmu_notifier_range_blockable(range);
+	const struct vmmu_hva_range hva_range = {
+		.start = range->start,
+		.end = range->end,
+		.may_block = blockable,
+		.on_lock = vmmu_mn_begin_locked,
+	};
 	struct vmmu_vm *vm = mn_to_vm(mn);
 	bool locked;
 
@@ -137,8 +156,7 @@ static int vmmu_mn_invalidate_range_start(struct mmu_notifier *mn,
 	spin_unlock(&vm->mn_invalidate_lock);
 
 	vmmu_mn_inject_delay(range);
-	locked = vmmu_mn_handle_range(vm, range->start, range->end, true,
-				      blockable);
+	locked = vmmu_mn_handle_hva_range(vm, &hva_range);
 
 	this_cpu_inc(vm->pcpu_stats->invalidations);
 	if (locked)
@@ -156,11 +174,16 @@ static void vmmu_mn_invalidate_range_end(struct mmu_notifier *mn,
 					 const struct mmu_notifier_range *range)
 {
 	bool blockable = mmu_notifier_range_blockable(range);
+	const struct vmmu_hva_range hva_range = {
+		.start = range->start,
+		.end = range->end,
+		.may_block = blockable,
+		.on_lock = vmmu_mn_end_locked,
+	};
 	struct vmmu_vm *vm = mn_to_vm(mn);
 	bool locked, wake;
 
-	locked = vmmu_mn_handle_range(vm, range->start, range->end, false,
-				      blockable);
+	locked = vmmu_mn_handle_hva_range(vm, &hva_range);
 	vmmu_mn_inject_delay(range);
 
 	spin_lock(&vm->mn_invalidate_lock);
@@ -200,7 +223,9 @@ static void vmmu_mn_change_pte(struct mmu_notifier *mn, struct mm_struct *mm,
  * meet no memslot take no lock.
  */
 static bool vmmu_mn_age(struct vmmu_vm *vm, unsigned long start,
-			unsigned long end, bool clear)
+			unsigned long end,
+			bool (*age)(struct vmmu_vm *vm,
+				    const struct vmmu_gfn_range *range))
 {
 	struct vmmu_memory_slot *slot;
 	struct vmmu_memslots *slots;
@@ -211,11 +236,12 @@ static bool vmmu_mn_age(struct vmmu_vm *vm, unsigned long start,
 	slots = vmmu_memslots(vm);
 	for (slot = vmmu_hva_range_first(slots, start, end); slot;
 	     slot = vmmu_hva_range_next(slots, slot, start, end)) {
-		u64 first, last;
+		struct vmmu_gfn_range gfns = { .may_block = false };
 
-		vmmu_memslot_hva_to_gfns(slot, start, end, &first, &last);
+		vmmu_memslot_hva_to_gfns(slot, start, end, &gfns.start,
+					 &gfns.end);
 		read_lock(&vm->mmu_lock);
-		young |= vmmu_mmu_age_gfn_range(vm, first, last, clear);
+		young |= age(vm, &gfns);
 		read_unlock(&vm->mmu_lock);
 	}
 	srcu_read_unlock(&vm->srcu, idx);
@@ -230,19 +256,20 @@ static int vmmu_mn_clear_flush_young(struct mmu_notifier *mn,
 				     struct mm_struct *mm,
 				     unsigned long start, unsigned long end)
 {
-	return vmmu_mn_age(mn_to_vm(mn), start, end, true);
+	return vmmu_mn_age(mn_to_vm(mn), start, end, vmmu_mmu_age_gfn_range);
 }
 
 static int vmmu_mn_clear_young(struct mmu_notifier *mn, struct mm_struct *mm,
 			       unsigned long start, unsigned long end)
 {
-	return vmmu_mn_age(mn_to_vm(mn), start, end, true);
+	return vmmu_mn_age(mn_to_vm(mn), start, end, vmmu_mmu_age_gfn_range);
 }
 
 static int vmmu_mn_test_young(struct mmu_notifier *mn, struct mm_struct *mm,
 			      unsigned long address)
 {
-	return vmmu_mn_age(mn_to_vm(mn), address, address + 1, false);
+	return vmmu_mn_age(mn_to_vm(mn), address, address + 1,
+			   vmmu_mmu_test_age_gfn_range);
 }
 
 /* The mm is being torn down: nothing it maps may stay mapped. */

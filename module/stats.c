@@ -17,16 +17,23 @@
 
 void vmmu_pcpu_stats_sum(struct vmmu_vm *vm, struct vmmu_pcpu_stats *sum)
 {
-	const int n = sizeof(*sum) / sizeof(u64);
-	u64 *total = (u64 *)sum;
 	int cpu, i;
 
 	memset(sum, 0, sizeof(*sum));
 	for_each_possible_cpu(cpu) {
-		const u64 *c = (const u64 *)per_cpu_ptr(vm->pcpu_stats, cpu);
+		const struct vmmu_pcpu_stats *c = per_cpu_ptr(vm->pcpu_stats, cpu);
 
-		for (i = 0; i < n; i++)
-			total[i] += READ_ONCE(c[i]);
+		sum->invalidations += READ_ONCE(c->invalidations);
+		sum->elided += READ_ONCE(c->elided);
+		sum->locked += READ_ONCE(c->locked);
+		sum->nonblock += READ_ONCE(c->nonblock);
+		sum->change_pte += READ_ONCE(c->change_pte);
+		sum->faults += READ_ONCE(c->faults);
+		for (i = 0; i < ARRAY_SIZE(c->faults_level); i++)
+			sum->faults_level[i] += READ_ONCE(c->faults_level[i]);
+		sum->fault_retries += READ_ONCE(c->fault_retries);
+		sum->zapped += READ_ONCE(c->zapped);
+		sum->tlb_flushes += READ_ONCE(c->tlb_flushes);
 	}
 }
 
@@ -50,6 +57,10 @@ static void vmmu_stats_fill(struct vmmu_vm *vm, struct vmmu_vm_stats *st)
 	st->zapped = mn.zapped;
 	st->tlb_flushes = mn.tlb_flushes;
 	st->pt_pages = atomic64_read(&vm->pt_pages);
+	st->mmu_lock_yields = READ_ONCE(vm->mmu_lock_stats.yields);
+	st->mmu_lock_max_hold_ns = READ_ONCE(vm->mmu_lock_stats.max_hold_ns);
+	st->mmu_lock_max_hold_entries =
+		READ_ONCE(vm->mmu_lock_stats.max_hold_entries);
 
 	st->memslot_updates = READ_ONCE(vm->slot_stats.updates);
 	st->memslot_updates_waited = READ_ONCE(vm->slot_stats.waited);
@@ -111,6 +122,10 @@ static int vmmu_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "zapped: %llu\n", st.zapped);
 	seq_printf(m, "tlb_flushes: %llu\n", st.tlb_flushes);
 	seq_printf(m, "pt_pages: %llu\n", st.pt_pages);
+	seq_printf(m, "mmu_lock_yields: %llu\n", st.mmu_lock_yields);
+	seq_printf(m, "mmu_lock_max_hold_ns: %llu\n", st.mmu_lock_max_hold_ns);
+	seq_printf(m, "mmu_lock_max_hold_entries: %llu\n",
+		   st.mmu_lock_max_hold_entries);
 	seq_printf(m, "mm_released: %d\n", READ_ONCE(vm->mm_released));
 	seq_printf(m, "lock_elision: %d\n",
 		   !(vm->flags & VMMU_VM_MN_NO_LOCK_ELISION));

@@ -72,16 +72,13 @@ static long vmmu_vm_ioctl(struct file *filp, unsigned int ioctl,
 	case VMMU_PREFAULT:
 		return vmmu_ioctl_prefault(vm, argp);
 	case VMMU_TRANSLATE:
-		/* As pagemap: host addresses for the privileged opener only. */
-		return vmmu_ioctl_translate(vm, argp,
-					    file_ns_capable(filp, &init_user_ns,
-							    CAP_SYS_ADMIN));
+		return vmmu_ioctl_translate(vm, argp);
 	case VMMU_ACCESS:
 		return vmmu_ioctl_access(vm, argp);
 	case VMMU_GET_DIRTY_LOG:
-		return vmmu_ioctl_dirty_log(vm, argp, true);
+		return vmmu_ioctl_get_dirty_log(vm, argp);
 	case VMMU_CLEAR_DIRTY_LOG:
-		return vmmu_ioctl_dirty_log(vm, argp, false);
+		return vmmu_ioctl_clear_dirty_log(vm, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -192,6 +189,12 @@ int vmmu_create_vm(const struct vmmu_create_vm __user *uargs)
 		fd = PTR_ERR(file);
 		goto err_put;
 	}
+	/*
+	 * As pagemap: host addresses only for a privileged creator, judged by
+	 * the credentials the VM fd was created with (never re-checked).
+	 */
+	vm->show_host_addrs = file_ns_capable(file, &init_user_ns,
+					      CAP_SYS_ADMIN);
 	/* The file owns the reference vmmu_vm_alloc() returned. */
 	fd_install(fd, file);
 	return fd;

@@ -141,6 +141,46 @@ struct vmmu_pt_cache {
 	int n;
 };
 
+/* A range of gfns to act on, and whether the caller may sleep. */
+struct vmmu_gfn_range {
+	u64 start;
+	u64 end;
+	bool may_block;
+};
+
+/*
+ * A guest access that missed in the page tables, as the fault path
+ * resolves it (fault.c).  The inputs are fixed when it is made; the rest
+ * is what the fault path finds on the way.
+ */
+struct vmmu_page_fault {
+	const u64 gpa;
+	const bool write;
+	/* VMMU_PREFAULT: map ahead of any access, setting neither A nor D. */
+	const bool prefault;
+
+	u64 gfn;
+	struct vmmu_memory_slot *slot;
+	u32 slot_flags;		/* slot->flags, read once */
+	unsigned long hva;
+	/* mmu_invalidate_seq before the host page was looked up */
+	unsigned long mmu_seq;
+	struct page *page;	/* referenced until the entry is installed */
+	bool map_writable;	/* the leaf allows writes */
+	bool host_readonly;	/* a write found the host page read-only */
+	int level;		/* the leaf's level once mapped: 1 = 4 KiB */
+};
+
+/*
+ * How long mmu_lock is held for write: written with it held, read
+ * locklessly by the statistics.
+ */
+struct vmmu_mmu_lock_stats {
+	u64 yields;		/* walks that dropped it to let others in */
+	u64 max_hold_ns;	/* the longest write hold */
+	u64 max_hold_entries;	/* most entries zaps visited in one hold */
+};
+
 /* Counters of memslot updates, protected by slots_lock. */
 struct vmmu_memslot_stats {
 	u64 updates;
@@ -161,6 +201,8 @@ struct vmmu_vm {
 	u32 pt_format;		/* VMMU_VM_TYPE_EPT or VMMU_VM_TYPE_NPT */
 	u32 flags;		/* VMMU_VM_* from creation */
 	bool mm_released;	/* the mm is gone: every ioctl fails */
+	/* VMMU_TRANSLATE shows host addresses: the creator had CAP_SYS_ADMIN. */
+	bool show_host_addrs;
 
 	/* Memslots: updates serialised by slots_lock, read under srcu. */
 	struct mutex slots_lock;
@@ -186,6 +228,9 @@ struct vmmu_vm {
 	 * an invalidation raced with it (the retry protocol, see mmu.c).
 	 */
 	rwlock_t mmu_lock;
+	u64 mmu_hold_start_ns;		/* the current write hold's */
+	u64 mmu_hold_entries;
+	struct vmmu_mmu_lock_stats mmu_lock_stats;
 	unsigned long mmu_invalidate_seq;
 	long mmu_invalidate_in_progress;
 	unsigned long mmu_invalidate_range_start;
@@ -248,20 +293,29 @@ const struct vmmu_pte_format *vmmu_pte_format(u32 pt_format);
 /* mmu.c */
 int vmmu_mmu_init(struct vmmu_vm *vm);
 void vmmu_mmu_destroy(struct vmmu_vm *vm);
-bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
-			      bool may_block);
+bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm,
+			      const struct vmmu_gfn_range *range);
 void vmmu_mmu_flush_tlbs(struct vmmu_vm *vm);
 void vmmu_mmu_zap_memslot(struct vmmu_vm *vm, struct vmmu_memory_slot *slot);
 void vmmu_mmu_zap_all(struct vmmu_vm *vm);
-bool vmmu_mmu_age_gfn_range(struct vmmu_vm *vm, u64 start, u64 end,
-			    bool clear);
-int vmmu_page_fault(struct vmmu_vm *vm, u64 gpa, bool write, bool prefault,
-		    int *level);
+bool vmmu_mmu_age_gfn_range(struct vmmu_vm *vm,
+			    const struct vmmu_gfn_range *range);
+bool vmmu_mmu_test_age_gfn_range(struct vmmu_vm *vm,
+				 const struct vmmu_gfn_range *range);
+void vmmu_mmu_write_lock(struct vmmu_vm *vm);
+void vmmu_mmu_write_unlock(struct vmmu_vm *vm);
+
+/* fault.c */
+int vmmu_page_fault(struct vmmu_vm *vm, struct vmmu_page_fault *fault);
+
+/* sw_access.c */
 long vmmu_ioctl_prefault(struct vmmu_vm *vm, void __user *argp);
-long vmmu_ioctl_translate(struct vmmu_vm *vm, void __user *argp,
-			  bool privileged);
+long vmmu_ioctl_translate(struct vmmu_vm *vm, void __user *argp);
 long vmmu_ioctl_access(struct vmmu_vm *vm, void __user *argp);
-long vmmu_ioctl_dirty_log(struct vmmu_vm *vm, void __user *argp, bool get);
+
+/* dirty_log.c */
+long vmmu_ioctl_get_dirty_log(struct vmmu_vm *vm, void __user *argp);
+long vmmu_ioctl_clear_dirty_log(struct vmmu_vm *vm, void __user *argp);
 
 /* stats.c */
 int vmmu_stats_init(struct vmmu_vm *vm);

@@ -112,6 +112,10 @@ struct vmmu_vm_stats {
 	__u64 zapped;			/* leaf entries removed */
 	__u64 tlb_flushes;
 	__u64 pt_pages;			/* now: page-table pages in use */
+	/* mmu_lock held for write (since the VM was created) */
+	__u64 mmu_lock_yields;		/* long walks letting others in */
+	__u64 mmu_lock_max_hold_ns;	/* the longest single hold */
+	__u64 mmu_lock_max_hold_entries; /* most entries zaps visited in one */
 };
 
 /*
