@@ -159,7 +159,9 @@ struct vmmu_prefault {
 
 struct vmmu_translation {
 	__u64 guest_phys_addr;	/* in */
-	__u64 host_phys_addr;	/* out: 0 unless the opener had CAP_SYS_ADMIN */
+	__u64 host_phys_addr;	/* out: 0 unless the VM's creator had
+				 * CAP_SYS_ADMIN (see docs/abi.md)
+				 */
 	__u64 entry;		/* out: the leaf entry, physical address masked */
 	__u32 flags;		/* out: VMMU_TRANSLATE_* */
 	__u32 level;		/* out: of the leaf: 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB */
@@ -178,7 +180,7 @@ struct vmmu_translation {
 #define VMMU_ACCESS_EXIT_NONE		0	/* all @len bytes done */
 #define VMMU_ACCESS_EXIT_MMIO		1	/* no memslot at @exit_gpa */
 #define VMMU_ACCESS_EXIT_READONLY_SLOT	2	/* write to a read-only memslot */
-#define VMMU_ACCESS_EXIT_READONLY_HOST	3	/* write to a read-only host page */
+#define VMMU_ACCESS_EXIT_READONLY_HOST	3	/* write, host maps it read-only */
 #define VMMU_ACCESS_EXIT_HOST_FAULT	4	/* no host page (unmapped, SIGBUS) */
 
 struct vmmu_access {
