@@ -36,6 +36,17 @@ ABI_SIZE(struct vmmu_access, 64);
 ABI_OFFSET(struct vmmu_access, exit_gpa, 32);
 ABI_SIZE(struct vmmu_dirty_log, 64);
 ABI_OFFSET(struct vmmu_dirty_log, bitmap, 24);
+ABI_SIZE(struct vmmu_regs, 18 * 8);
+ABI_SIZE(struct vmmu_segment, 24);
+ABI_SIZE(struct vmmu_dtable, 16);
+ABI_SIZE(struct vmmu_sregs, 8 * 24 + 2 * 16 + 8 * 8);
+ABI_OFFSET(struct vmmu_sregs, cr0, 8 * 24 + 2 * 16);
+ABI_SIZE(struct vmmu_xsave, 4096);
+ABI_SIZE(struct vmmu_run, 24 + 256);
+ABI_OFFSET(struct vmmu_run, exit_reason, 8);
+ABI_OFFSET(struct vmmu_run, guest_rip, 16);
+ABI_OFFSET(struct vmmu_run, io.data_offset, 32);
+ABI_OFFSET(struct vmmu_run, mmio.len, 40);
 
 /* The size is encoded in the ioctl number: it must not depend on -m32. */
 _Static_assert(VMMU_CREATE_VM == 0x4040bd01, "VMMU_CREATE_VM");

@@ -134,6 +134,13 @@ struct vmmu_vm_stats {
 #define VMMU_CAP_MEMSLOT_BATCH	4	/* entries per VMMU_SET_MEMSLOTS */
 #define VMMU_CAP_MAX_GPA_BITS	5	/* guest-physical address width */
 #define VMMU_CAP_VM_FLAGS	6	/* VMMU_CREATE_VM flags accepted */
+/*
+ * VMMU_CAP_VCPUS: vCPUs per VM that VMMU_CREATE_VCPU accepts, on a VM fd;
+ *   0 where the VM cannot run vCPUs (no hardware virtualization, or a
+ *   format the CPU does not walk).  On /dev/vmmu: the limit for VMs of
+ *   type VMMU_VM_TYPE_HOST.
+ */
+#define VMMU_CAP_VCPUS		7
 
 /*
  * VMMU_PREFAULT: map [guest_phys_addr, guest_phys_addr + size) ahead of
@@ -210,11 +217,131 @@ struct vmmu_dirty_log {
 	__u64 reserved[4];	/* must be 0 */
 };
 
+/*
+ * vCPUs, the KVM way: VMMU_CREATE_VCPU on a VM fd returns a vCPU fd;
+ * mmap() of the vCPU fd (VMMU_GET_VCPU_MMAP_SIZE bytes, offset 0) gives the
+ * run structure; VMMU_RUN enters the guest until it exits to user space.
+ */
+struct vmmu_regs {
+	__u64 rax, rbx, rcx, rdx;
+	__u64 rsi, rdi, rsp, rbp;
+	__u64 r8, r9, r10, r11;
+	__u64 r12, r13, r14, r15;
+	__u64 rip, rflags;
+};
+
+/* A segment register as the CPU caches it (the descriptor's fields). */
+struct vmmu_segment {
+	__u64 base;
+	__u32 limit;		/* in bytes, granularity applied */
+	__u16 selector;
+	__u8  type;		/* descriptor type, 4 bits */
+	__u8  present, dpl, db, s, l, g, avl;
+	__u8  unusable;		/* a null selector's segment */
+	__u8  padding;		/* must be 0 */
+};
+
+struct vmmu_dtable {
+	__u64 base;
+	__u16 limit;
+	__u16 padding[3];	/* must be 0 */
+};
+
+struct vmmu_sregs {
+	struct vmmu_segment cs, ds, es, fs, gs, ss;
+	struct vmmu_segment tr, ldt;
+	struct vmmu_dtable gdt, idt;
+	__u64 cr0, cr2, cr3, cr4, efer;
+	__u64 reserved[3];	/* must be 0 */
+};
+
+/*
+ * The guest's x87/SSE/AVX state, in the standard (non-compacted) XSAVE
+ * format of the host's enabled features (docs/abi.md).
+ */
+struct vmmu_xsave {
+	__u32 region[1024];
+};
+
+/* Exit reasons (vmmu_run.exit_reason). */
+#define VMMU_EXIT_UNKNOWN	0	/* an intercept vmmu does not handle */
+#define VMMU_EXIT_IO		2
+#define VMMU_EXIT_HLT		5
+#define VMMU_EXIT_MMIO		6
+#define VMMU_EXIT_SHUTDOWN	8	/* triple fault */
+#define VMMU_EXIT_FAIL_ENTRY	9	/* the CPU refused to enter */
+#define VMMU_EXIT_INTR		10	/* a signal: VMMU_RUN returned EINTR */
+#define VMMU_EXIT_MEMORY_FAULT	11	/* the fault path stopped, see below */
+
+#define VMMU_EXIT_IO_IN		0
+#define VMMU_EXIT_IO_OUT	1
+
+struct vmmu_run {
+	/* in */
+	__u8 immediate_exit;	/* VMMU_RUN returns EINTR without entering */
+	__u8 padding1[7];	/* must be 0 */
+
+	/* out */
+	__u32 exit_reason;	/* VMMU_EXIT_* */
+	__u32 padding2;
+	__u64 guest_rip;	/* where the guest stopped */
+	union {
+		/* VMMU_EXIT_UNKNOWN: the hardware's exit code and info */
+		struct {
+			__u64 hardware_exit_reason;
+			__u64 info1;
+			__u64 info2;
+		} hw;
+		/* VMMU_EXIT_FAIL_ENTRY */
+		struct {
+			__u64 hardware_entry_failure_reason;
+			__u32 cpu;
+			__u32 padding;
+		} fail_entry;
+		/*
+		 * VMMU_EXIT_IO: OUT data is at (char *)run + data_offset; for
+		 * IN the VMM puts the data there before the next VMMU_RUN.
+		 */
+		struct {
+			__u8 direction;	/* VMMU_EXIT_IO_IN or _OUT */
+			__u8 size;	/* 1, 2 or 4 */
+			__u16 port;
+			__u32 count;	/* always 1: string I/O is not supported */
+			__u64 data_offset;
+		} io;
+		/*
+		 * VMMU_EXIT_MMIO: for a read, the VMM puts the value in @data
+		 * before the next VMMU_RUN, which completes the instruction.
+		 */
+		struct {
+			__u64 phys_addr;
+			__u8  data[8];
+			__u32 len;	/* 1, 2, 4 or 8 */
+			__u8  is_write;
+			__u8  padding[3];
+		} mmio;
+		/*
+		 * VMMU_EXIT_MEMORY_FAULT: the fault path stopped at @gpa for
+		 * @reason, a VMMU_ACCESS_EXIT_* (read-only slot, read-only or
+		 * missing host page); @flags has VMMU_ACCESS_WRITE or _FETCH.
+		 */
+		struct {
+			__u64 gpa;
+			__u32 reason;
+			__u32 flags;
+		} memory_fault;
+		__u8 padding3[256];
+	};
+	/* I/O data follows */
+};
+
 /* ioctls on /dev/vmmu */
 #define VMMU_GET_API_VERSION	_IO(VMMUIO, 0x00)
 #define VMMU_CREATE_VM		_IOW(VMMUIO, 0x01, struct vmmu_create_vm)
 /* VMMU_CHECK_EXTENSION is also accepted on a VM fd. */
 #define VMMU_CHECK_EXTENSION	_IO(VMMUIO, 0x02)
+/* Bytes to mmap() on a vCPU fd: the run structure and its data pages. */
+#define VMMU_GET_VCPU_MMAP_SIZE	_IO(VMMUIO, 0x03)
 
 /* ioctls on a VM fd */
 #define VMMU_SET_MEMSLOT	_IOW(VMMUIO, 0x10, struct vmmu_memslot)
@@ -227,5 +354,16 @@ struct vmmu_dirty_log {
 #define VMMU_ACCESS		_IOWR(VMMUIO, 0x32, struct vmmu_access)
 #define VMMU_GET_DIRTY_LOG	_IOW(VMMUIO, 0x33, struct vmmu_dirty_log)
 #define VMMU_CLEAR_DIRTY_LOG	_IOW(VMMUIO, 0x34, struct vmmu_dirty_log)
+/* The argument is the vCPU id, 0 .. VMMU_CAP_VCPUS - 1; returns a vCPU fd. */
+#define VMMU_CREATE_VCPU	_IO(VMMUIO, 0x40)
+
+/* ioctls on a vCPU fd */
+#define VMMU_RUN		_IO(VMMUIO, 0x80)
+#define VMMU_GET_REGS		_IOR(VMMUIO, 0x81, struct vmmu_regs)
+#define VMMU_SET_REGS		_IOW(VMMUIO, 0x82, struct vmmu_regs)
+#define VMMU_GET_SREGS		_IOR(VMMUIO, 0x83, struct vmmu_sregs)
+#define VMMU_SET_SREGS		_IOW(VMMUIO, 0x84, struct vmmu_sregs)
+#define VMMU_GET_XSAVE		_IOR(VMMUIO, 0x85, struct vmmu_xsave)
+#define VMMU_SET_XSAVE		_IOW(VMMUIO, 0x86, struct vmmu_xsave)
 
 #endif /* _UAPI_LINUX_VMMU_H */
