@@ -14,6 +14,7 @@
 #include <asm/cpufeature.h>
 
 #include "vmmu.h"
+#include "vcpu.h"
 
 struct dentry *vmmu_debugfs_dir;
 
@@ -51,6 +52,8 @@ long vmmu_check_extension(unsigned long ext)
 		return VMMU_MAX_GPA_BITS;
 	case VMMU_CAP_VM_FLAGS:
 		return VMMU_VM_FLAGS_VALID;
+	case VMMU_CAP_VCPUS:
+		return vmmu_vcpu_ops ? VMMU_MAX_VCPUS : 0;
 	default:
 		return 0;
 	}
@@ -68,6 +71,8 @@ static long vmmu_dev_ioctl(struct file *filp, unsigned int ioctl,
 		return vmmu_check_extension(arg);
 	case VMMU_CREATE_VM:
 		return vmmu_create_vm((const void __user *)arg);
+	case VMMU_GET_VCPU_MMAP_SIZE:
+		return arg ? -EINVAL : PAGE_SIZE;
 	default:
 		return -ENOTTY;
 	}
@@ -105,6 +110,9 @@ static int __init vmmu_init(void)
 {
 	int r;
 
+	r = vmmu_svm_init();
+	if (r)
+		return r;
 	vmmu_debugfs_dir = debugfs_create_dir("vmmu", NULL);
 	debugfs_create_atomic_t("vms", 0444, vmmu_debugfs_dir, &vmmu_nr_vms);
 
@@ -112,12 +120,14 @@ static int __init vmmu_init(void)
 	if (r) {
 		pr_err("cannot register /dev/vmmu: %d\n", r);
 		debugfs_remove_recursive(vmmu_debugfs_dir);
+		vmmu_svm_exit();
 		return r;
 	}
 
-	pr_info("version %s, API %d, host page-table format %s\n",
+	pr_info("version %s, API %d, host page-table format %s, vCPUs %s\n",
 		VMMU_VERSION, VMMU_API_VERSION,
-		vmmu_format_name(vmmu_host_pt_format()));
+		vmmu_format_name(vmmu_host_pt_format()),
+		vmmu_vcpu_ops ? vmmu_vcpu_ops->name : "none");
 	return 0;
 }
 
@@ -129,6 +139,7 @@ static void __exit vmmu_exit(void)
 	rcu_barrier();
 	/* Every VM file holds a module reference. */
 	WARN_ON_ONCE(atomic_read(&vmmu_nr_vms));
+	vmmu_svm_exit();
 }
 
 module_init(vmmu_init);

@@ -25,6 +25,7 @@
 
 #include "mmu_internal.h"
 #include "trace.h"
+#include "vcpu.h"
 
 /* Entries a walk that may block visits under one hold of mmu_lock. */
 #define VMMU_MMU_BATCH	512
@@ -221,14 +222,16 @@ bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm,
 }
 
 /*
- * No vCPU caches translations yet, and the software walker holds mmu_lock
- * while it copies each page: there is no TLB to shoot down, only the event
- * to count.  The vCPU backends fill this in.
+ * Once this returns, no vCPU uses a translation removed before the call:
+ * each flushes before it enters again, and those in the guest are kicked
+ * out and waited for (vcpu.c).  The software walker needs nothing: it
+ * holds mmu_lock while it copies each page.
  */
 void vmmu_mmu_flush_tlbs(struct vmmu_vm *vm)
 {
 	lockdep_assert_held(&vm->mmu_lock);
 	this_cpu_inc(vm->pcpu_stats->tlb_flushes);
+	vmmu_kick_vcpus(vm);
 }
 
 static void vmmu_mmu_zap_gfns(struct vmmu_vm *vm, u64 start, u64 end)

@@ -34,6 +34,14 @@ void vmmu_pcpu_stats_sum(struct vmmu_vm *vm, struct vmmu_pcpu_stats *sum)
 		sum->fault_retries += READ_ONCE(c->fault_retries);
 		sum->zapped += READ_ONCE(c->zapped);
 		sum->tlb_flushes += READ_ONCE(c->tlb_flushes);
+		sum->entries += READ_ONCE(c->entries);
+		sum->exits_io += READ_ONCE(c->exits_io);
+		sum->exits_hlt += READ_ONCE(c->exits_hlt);
+		sum->exits_mmio += READ_ONCE(c->exits_mmio);
+		sum->exits_npf += READ_ONCE(c->exits_npf);
+		sum->exits_intr += READ_ONCE(c->exits_intr);
+		sum->exits_other += READ_ONCE(c->exits_other);
+		sum->kicks += READ_ONCE(c->kicks);
 	}
 }
 
@@ -61,6 +69,14 @@ static void vmmu_stats_fill(struct vmmu_vm *vm, struct vmmu_vm_stats *st)
 	st->mmu_lock_max_hold_ns = READ_ONCE(vm->mmu_lock_stats.max_hold_ns);
 	st->mmu_lock_max_hold_entries =
 		READ_ONCE(vm->mmu_lock_stats.max_hold_entries);
+	st->vcpu_entries = mn.entries;
+	st->exits_io = mn.exits_io;
+	st->exits_hlt = mn.exits_hlt;
+	st->exits_mmio = mn.exits_mmio;
+	st->exits_npf = mn.exits_npf;
+	st->exits_intr = mn.exits_intr;
+	st->exits_other = mn.exits_other;
+	st->vcpu_kicks = mn.kicks;
 
 	st->memslot_updates = READ_ONCE(vm->slot_stats.updates);
 	st->memslot_updates_waited = READ_ONCE(vm->slot_stats.waited);
@@ -126,6 +142,14 @@ static int vmmu_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "mmu_lock_max_hold_ns: %llu\n", st.mmu_lock_max_hold_ns);
 	seq_printf(m, "mmu_lock_max_hold_entries: %llu\n",
 		   st.mmu_lock_max_hold_entries);
+	seq_printf(m, "vcpu_entries: %llu\n", st.vcpu_entries);
+	seq_printf(m, "exits_io: %llu\n", st.exits_io);
+	seq_printf(m, "exits_hlt: %llu\n", st.exits_hlt);
+	seq_printf(m, "exits_mmio: %llu\n", st.exits_mmio);
+	seq_printf(m, "exits_npf: %llu\n", st.exits_npf);
+	seq_printf(m, "exits_intr: %llu\n", st.exits_intr);
+	seq_printf(m, "exits_other: %llu\n", st.exits_other);
+	seq_printf(m, "vcpu_kicks: %llu\n", st.vcpu_kicks);
 	seq_printf(m, "mm_released: %d\n", READ_ONCE(vm->mm_released));
 	seq_printf(m, "lock_elision: %d\n",
 		   !(vm->flags & VMMU_VM_MN_NO_LOCK_ELISION));

@@ -95,6 +95,64 @@ TRACE_EVENT(vmmu_zap_gfn_range,
 	    TP_printk("vm %u gfn 0x%llx-0x%llx", __entry->vm, __entry->start,
 		      __entry->end));
 
+/*
+ * vCPU events, named and shaped as KVM's x86 events of the same names
+ * (system kvm), so that a script reading those reads these by changing
+ * only the system.  isa 2 is SVM, as KVM_ISA_SVM; exit_reason is the
+ * hardware's exit code.
+ */
+TRACE_EVENT(kvm_entry,
+	    TP_PROTO(unsigned int vcpu_id, unsigned long rip),
+	    TP_ARGS(vcpu_id, rip),
+	    TP_STRUCT__entry(__field(unsigned int, vcpu_id)
+			     __field(unsigned long, rip)),
+	    TP_fast_assign(__entry->vcpu_id = vcpu_id;
+			   __entry->rip = rip;),
+	    TP_printk("vcpu %u, rip 0x%lx", __entry->vcpu_id, __entry->rip));
+
+TRACE_EVENT(kvm_exit,
+	    TP_PROTO(unsigned int vcpu_id, unsigned int exit_reason,
+		     unsigned long guest_rip, u64 info1, u64 info2,
+		     u32 intr_info, u32 error_code),
+	    TP_ARGS(vcpu_id, exit_reason, guest_rip, info1, info2, intr_info,
+		    error_code),
+	    TP_STRUCT__entry(__field(unsigned int, exit_reason)
+			     __field(unsigned long, guest_rip)
+			     __field(u32, isa)
+			     __field(u64, info1)
+			     __field(u64, info2)
+			     __field(u32, intr_info)
+			     __field(u32, error_code)
+			     __field(unsigned int, vcpu_id)),
+	    TP_fast_assign(__entry->exit_reason = exit_reason;
+			   __entry->guest_rip = guest_rip;
+			   __entry->isa = 2;
+			   __entry->info1 = info1;
+			   __entry->info2 = info2;
+			   __entry->intr_info = intr_info;
+			   __entry->error_code = error_code;
+			   __entry->vcpu_id = vcpu_id;),
+	    TP_printk("vcpu %u reason 0x%x rip 0x%lx info1 0x%016llx info2 0x%016llx intr_info 0x%08x error_code 0x%08x",
+		      __entry->vcpu_id, __entry->exit_reason,
+		      __entry->guest_rip, __entry->info1, __entry->info2,
+		      __entry->intr_info, __entry->error_code));
+
+TRACE_EVENT(kvm_page_fault,
+	    TP_PROTO(unsigned int vcpu_id, unsigned long guest_rip,
+		     u64 fault_address, u64 error_code),
+	    TP_ARGS(vcpu_id, guest_rip, fault_address, error_code),
+	    TP_STRUCT__entry(__field(unsigned int, vcpu_id)
+			     __field(unsigned long, guest_rip)
+			     __field(u64, fault_address)
+			     __field(u64, error_code)),
+	    TP_fast_assign(__entry->vcpu_id = vcpu_id;
+			   __entry->guest_rip = guest_rip;
+			   __entry->fault_address = fault_address;
+			   __entry->error_code = error_code;),
+	    TP_printk("vcpu %u rip 0x%lx address 0x%016llx error_code 0x%llx",
+		      __entry->vcpu_id, __entry->guest_rip,
+		      __entry->fault_address, __entry->error_code));
+
 #endif /* _VMMU_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

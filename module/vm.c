@@ -13,6 +13,7 @@
 #include <linux/user_namespace.h>
 
 #include "vmmu.h"
+#include "vcpu.h"
 
 atomic_t vmmu_nr_vms = ATOMIC_INIT(0);
 static atomic_t vmmu_vm_ids = ATOMIC_INIT(0);
@@ -21,6 +22,8 @@ static void vmmu_vm_destroy(struct vmmu_vm *vm)
 {
 	/* Calls release() if the mm is still there; no callback runs after. */
 	vmmu_mmu_notifier_unregister(vm);
+	/* Before the tables: a zap kicks whatever vCPUs it finds. */
+	vmmu_vcpus_destroy(vm);
 	vmmu_mmu_destroy(vm);
 	vmmu_stats_destroy(vm);
 	vmmu_memslots_free(vm);
@@ -40,6 +43,8 @@ static long vmmu_vm_check_extension(struct vmmu_vm *vm, unsigned long ext)
 {
 	if (ext == VMMU_CAP_PT_FORMAT)
 		return vm->pt_format;
+	if (ext == VMMU_CAP_VCPUS)
+		return vmmu_vcpu_max(vm);
 	return vmmu_check_extension(ext);
 }
 
@@ -79,6 +84,8 @@ static long vmmu_vm_ioctl(struct file *filp, unsigned int ioctl,
 		return vmmu_ioctl_get_dirty_log(vm, argp);
 	case VMMU_CLEAR_DIRTY_LOG:
 		return vmmu_ioctl_clear_dirty_log(vm, argp);
+	case VMMU_CREATE_VCPU:
+		return vmmu_create_vcpu(vm, arg);
 	default:
 		return -ENOTTY;
 	}
@@ -130,6 +137,7 @@ static struct vmmu_vm *vmmu_vm_alloc(u32 format, u32 flags)
 	spin_lock_init(&vm->mn_invalidate_lock);
 	rcuwait_init(&vm->mn_memslots_update_rcuwait);
 	rwlock_init(&vm->mmu_lock);
+	xa_init(&vm->vcpus);
 	vmmu_memslots_init(vm);
 
 	r = init_srcu_struct(&vm->srcu);

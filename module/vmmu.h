@@ -13,6 +13,7 @@
 #include <linux/spinlock.h>
 #include <linux/srcu.h>
 #include <linux/types.h>
+#include <linux/xarray.h>
 #include <linux/vmmu.h>
 
 #include "compat.h"
@@ -104,6 +105,15 @@ struct vmmu_pcpu_stats {
 	u64 fault_retries;
 	u64 zapped;
 	u64 tlb_flushes;
+	/* vCPUs */
+	u64 entries;
+	u64 exits_io;
+	u64 exits_hlt;
+	u64 exits_mmio;
+	u64 exits_npf;
+	u64 exits_intr;
+	u64 exits_other;
+	u64 kicks;
 };
 
 /*
@@ -240,6 +250,9 @@ struct vmmu_vm {
 	const struct vmmu_pte_format *fmt;
 	struct vmmu_pt *root;
 	atomic64_t pt_pages;
+
+	/* vCPUs by id (vcpu.c); removed only under mmu_lock (write). */
+	struct xarray vcpus;
 
 	struct dentry *debugfs_dir;
 };

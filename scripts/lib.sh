@@ -48,7 +48,7 @@ ksrc_dir() {
 source_files() {
 	(cd "$TOP" && {
 		echo Kbuild; echo Makefile; echo dkms.conf
-		find module uapi -type f \( -name '*.[ch]' -o -name Kbuild \) \
+		find module uapi -type f \( -name '*.[chS]' -o -name Kbuild \) \
 			! -name '*.mod.c' ! -name compat_gen.h ! -path 'module/probes/*.h'
 	} | sort)
 }

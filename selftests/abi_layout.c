@@ -24,7 +24,7 @@ ABI_SIZE(struct vmmu_memslot_batch, 16);
 ABI_OFFSET(struct vmmu_memslot_batch, entries, 16);
 ABI_SIZE(struct vmmu_memslot_lookup, 64);
 ABI_OFFSET(struct vmmu_memslot_lookup, slot, 40);
-ABI_SIZE(struct vmmu_vm_stats, 8 + 25 * 8);
+ABI_SIZE(struct vmmu_vm_stats, 8 + 33 * 8);
 ABI_OFFSET(struct vmmu_vm_stats, invalidations, 8);
 ABI_OFFSET(struct vmmu_vm_stats, memslot_generation, 8 + 13 * 8);
 ABI_OFFSET(struct vmmu_vm_stats, pt_pages, 8 + 21 * 8);

@@ -116,6 +116,15 @@ struct vmmu_vm_stats {
 	__u64 mmu_lock_yields;		/* long walks letting others in */
 	__u64 mmu_lock_max_hold_ns;	/* the longest single hold */
 	__u64 mmu_lock_max_hold_entries; /* most entries zaps visited in one */
+	/* vCPUs */
+	__u64 vcpu_entries;		/* guest entries */
+	__u64 exits_io;			/* exits by reason: port I/O */
+	__u64 exits_hlt;
+	__u64 exits_mmio;
+	__u64 exits_npf;		/* nested page faults (MMIO included) */
+	__u64 exits_intr;		/* host interrupts and signals */
+	__u64 exits_other;
+	__u64 vcpu_kicks;		/* IPIs to make a vCPU leave the guest */
 };
 
 /*

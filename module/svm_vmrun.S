@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * One world switch on AMD SVM.  Called with interrupts off and GIF clear:
+ * between the VMLOAD of the guest's segment state and the VMLOAD of the
+ * host's, the GS base is the guest's, so nothing may use per-CPU data and
+ * no NMI may be taken.
+ *
+ * void __vmmu_svm_vmrun(u64 vmcb_pa, u64 host_save_pa, u64 *gprs)
+ *   gprs: 16 registers in encoding order; RAX and RSP are not used (VMRUN
+ *   switches them through the VMCB).
+ */
+#include <linux/linkage.h>
+#include <asm/asm.h>
+#include <asm/nospec-branch.h>
+
+#define GPR(n)	((n) * 8)
+
+.section .text, "ax"
+
+SYM_FUNC_START(__vmmu_svm_vmrun)
+	push	%rbp
+	mov	%rsp, %rbp
+	push	%r15
+	push	%r14
+	push	%r13
+	push	%r12
+	push	%rbx
+	/* The arguments, for after the exit: 16(%rsp), 8(%rsp), (%rsp). */
+	push	%rsi
+	push	%rdx
+	push	%rdi
+
+	/* The host's FS, GS, TR, LDTR and syscall MSRs, then the guest's. */
+	mov	%rsi, %rax
+	vmsave	%rax
+	mov	%rdi, %rax
+	vmload	%rax
+
+	mov	%rdx, %rax
+	mov	GPR(1)(%rax), %rcx
+	mov	GPR(3)(%rax), %rbx
+	mov	GPR(5)(%rax), %rbp
+	mov	GPR(6)(%rax), %rsi
+	mov	GPR(7)(%rax), %rdi
+	mov	GPR(8)(%rax), %r8
+	mov	GPR(9)(%rax), %r9
+	mov	GPR(10)(%rax), %r10
+	mov	GPR(11)(%rax), %r11
+	mov	GPR(12)(%rax), %r12
+	mov	GPR(13)(%rax), %r13
+	mov	GPR(14)(%rax), %r14
+	mov	GPR(15)(%rax), %r15
+	mov	GPR(2)(%rax), %rdx
+	mov	(%rsp), %rax
+
+	/* GIF is clear: STI lets the guest's physical interrupts exit. */
+	sti
+	vmrun	%rax
+	cli
+
+	/* RSP and RAX are the host's again; the rest is the guest's. */
+	mov	8(%rsp), %rax
+	mov	%rcx, GPR(1)(%rax)
+	mov	%rdx, GPR(2)(%rax)
+	mov	%rbx, GPR(3)(%rax)
+	mov	%rbp, GPR(5)(%rax)
+	mov	%rsi, GPR(6)(%rax)
+	mov	%rdi, GPR(7)(%rax)
+	mov	%r8, GPR(8)(%rax)
+	mov	%r9, GPR(9)(%rax)
+	mov	%r10, GPR(10)(%rax)
+	mov	%r11, GPR(11)(%rax)
+	mov	%r12, GPR(12)(%rax)
+	mov	%r13, GPR(13)(%rax)
+	mov	%r14, GPR(14)(%rax)
+	mov	%r15, GPR(15)(%rax)
+
+	mov	(%rsp), %rax
+	vmsave	%rax
+	mov	16(%rsp), %rax
+	vmload	%rax
+
+	/* No guest value stays in a register the host might use. */
+	xor	%ecx, %ecx
+	xor	%edx, %edx
+	xor	%esi, %esi
+	xor	%edi, %edi
+	xor	%r8d, %r8d
+	xor	%r9d, %r9d
+	xor	%r10d, %r10d
+	xor	%r11d, %r11d
+
+	add	$24, %rsp
+	pop	%rbx
+	pop	%r12
+	pop	%r13
+	pop	%r14
+	pop	%r15
+	pop	%rbp
+	RET
+SYM_FUNC_END(__vmmu_svm_vmrun)
