@@ -341,6 +341,19 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 	u64 info1 = c->exit_info_1;
 	u32 access;
 
+	/*
+	 * An exception whose delivery the exit cut short (a nested page
+	 * fault on the IDT or the stack, say) is delivered again on the next
+	 * entry; a software interrupt is not, its instruction runs again.
+	 */
+	c->event_inj = 0;
+	if ((c->exit_int_info & SVM_EXITINTINFO_VALID) &&
+	    (c->exit_int_info & SVM_EXITINTINFO_TYPE_MASK) ==
+	    SVM_EXITINTINFO_TYPE_EXEPT) {
+		c->event_inj = c->exit_int_info;
+		c->event_inj_err = c->exit_int_info_err;
+	}
+
 	run->guest_rip = vmcb->save.rip;
 	trace_kvm_exit(vcpu->id, c->exit_code, vmcb->save.rip, info1,
 		       c->exit_info_2, c->exit_int_info, c->exit_int_info_err);
