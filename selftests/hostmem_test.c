@@ -621,6 +621,9 @@ static void uffd_fault_vs_update(struct __test_metadata *_metadata,
 
 	uffd = uffd_open(0, &features);
 	ASSERT_LE(0, uffd) TH_LOG("userfaultfd: %s", strerror(-uffd));
+	if (what == UPDATE_UNRELATED)
+		TH_LOG("userfaultfd API %#llx, features %#llx", (__u64)UFFD_API,
+		       features);
 	ASSERT_EQ(0, uffd_register(uffd, mem, FSIZE, UFFDIO_REGISTER_MODE_MISSING));
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 1, 0, UFFD_GPA, FSIZE, mem));
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 2, 0, OTHER_GPA, FSIZE, other));
