@@ -101,3 +101,34 @@ out:
 	munmap(mem, GUEST_MEM);
 	return r;
 }
+
+int kvm_new_vm(void)
+{
+	int kvm, vm;
+
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		return -errno;
+	if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		close(kvm);
+		return -EPROTO;
+	}
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm < 0)
+		vm = -errno;
+	close(kvm);
+	return vm;
+}
+
+int kvm_set_memslot(int vm, unsigned int slot, unsigned long long gpa,
+		    unsigned long long size, const void *hva)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (unsigned long)hva,
+	};
+
+	return ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) ? -errno : 0;
+}

@@ -10,4 +10,14 @@
  */
 int kvm_run_store_and_halt(void);
 
+/* A new KVM VM (KVM_CREATE_VM, default type): its fd, or -errno. */
+int kvm_new_vm(void);
+
+/*
+ * KVM_SET_USER_MEMORY_REGION on a KVM VM: 0 or -errno.  @size 0 deletes
+ * the slot.
+ */
+int kvm_set_memslot(int vm, unsigned int slot, unsigned long long gpa,
+		    unsigned long long size, const void *hva);
+
 #endif /* VMMU_KVM_GUEST_H */

@@ -97,12 +97,13 @@ int vmmu_get_stats(int vm, struct vmmu_vm_stats *stats)
 	return vmmu_ioctl(vm, VMMU_GET_STATS, (unsigned long)stats);
 }
 
-long vmmu_debugfs_vm_stat(int pid, const char *field)
+/* Read field @field of debugfs vmmu/<pid>-<id>/stats into *@out. */
+static int debugfs_vm_field(int pid, const char *field, __u64 *out)
 {
 	char prefix[32], path[512], line[128];
 	size_t len = strlen(field);
 	struct dirent *de;
-	long val = -ENOENT;
+	int r = -ENOENT;
 	DIR *dir;
 	FILE *f;
 
@@ -118,13 +119,28 @@ long vmmu_debugfs_vm_stat(int pid, const char *field)
 		if (!f)
 			break;
 		while (fgets(line, sizeof(line), f))
-			if (!strncmp(line, field, len) && line[len] == ':')
-				val = strtol(line + len + 1, NULL, 10);
+			if (!strncmp(line, field, len) && line[len] == ':') {
+				*out = strtoull(line + len + 1, NULL, 10);
+				r = 0;
+			}
 		fclose(f);
 		break;
 	}
 	closedir(dir);
-	return val;
+	return r;
+}
+
+long vmmu_debugfs_vm_stat(int pid, const char *field)
+{
+	__u64 v;
+	int r = debugfs_vm_field(pid, field, &v);
+
+	return r ? r : (long)v;
+}
+
+int vmmu_debugfs_vm_stat_u64(int pid, const char *field, __u64 *out)
+{
+	return debugfs_vm_field(pid, field, out);
 }
 
 int write_file(const char *path, const char *value)
@@ -280,6 +296,116 @@ int recv_fd(int sock)
 		return -EBADMSG;
 	memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
 	return fd;
+}
+
+int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/* What scripts/check.sh calls a dirty kernel log (BAD_KLOG). */
+static const char *const bad_klog[] = {
+	"WARNING:", "BUG:", "Oops", "general protection",
+	"possible circular locking", "KASAN", "UBSAN", "RCU stall",
+	"detected stall", "hung task", "blocked for more than", "refcount_t",
+};
+
+int kmsg_problems(int fd, char *first, size_t len)
+{
+	char rec[8192];
+	int n = 0;
+	unsigned int i;
+	ssize_t r;
+
+	if (len)
+		first[0] = '\0';
+	for (;;) {
+		r = read(fd, rec, sizeof(rec) - 1);
+		if (r < 0 && errno == EPIPE)
+			continue;	/* overwritten records: go on */
+		if (r <= 0)
+			break;
+		rec[r] = '\0';
+		for (i = 0; i < sizeof(bad_klog) / sizeof(bad_klog[0]); i++) {
+			if (!strstr(rec, bad_klog[i]))
+				continue;
+			if (!n++ && len)
+				snprintf(first, len, "%s", rec);
+			break;
+		}
+	}
+	return n;
+}
+
+char proc_task_state(int tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold anything, even ") ". */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+long proc_task_syscall(int tid)
+{
+	char path[64], buf[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	if (!strncmp(buf, "running", 7))
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+int wait_task_blocked_in(int tid, long nr, int settle_ms, int ms)
+{
+	double start = now_ms(), since = 0;
+	struct timespec ts = { .tv_nsec = 2 * 1000 * 1000 };
+
+	while (now_ms() - start < ms) {
+		char state = proc_task_state(tid);
+
+		if (!state)
+			return -ESRCH;
+		if (state == 'D' && proc_task_syscall(tid) == nr) {
+			if (!since)
+				since = now_ms();
+			if (now_ms() - since >= settle_ms)
+				return 0;
+		} else {
+			since = 0;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
 }
 
 int load_module(const char *path)

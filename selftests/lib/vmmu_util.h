@@ -7,6 +7,7 @@
 #define VMMU_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/vmmu.h>
 
 #define VMMU_DEV		"/dev/vmmu"
@@ -61,6 +62,9 @@ int vmmu_get_stats(int vm, struct vmmu_vm_stats *stats);
  */
 long vmmu_debugfs_vm_stat(int pid, const char *field);
 
+/* The same field as an unsigned 64-bit value: 0 or -errno. */
+int vmmu_debugfs_vm_stat_u64(int pid, const char *field, __u64 *out);
+
 /* Write @value to /sys/module/vmmu/parameters/@name: 0 or -errno. */
 int vmmu_set_param(const char *name, const char *value);
 
@@ -95,6 +99,32 @@ bool cpu_has_flags(const char *flags);
 /* Unix-socket fd passing, for handing a VM fd to another process. */
 int send_fd(int sock, int fd);
 int recv_fd(int sock);
+
+/*
+ * The kernel log from now on: kmsg_open() returns an fd of /dev/kmsg
+ * positioned at its end (or -errno); kmsg_problems() reads what was logged
+ * since and returns how many records match what the test harness counts as
+ * a dirty kernel log (WARNING:, BUG:, Oops, lockdep, stalls, hung tasks...),
+ * copying the first into @first.  Closes nothing.
+ */
+int kmsg_open(void);
+int kmsg_problems(int fd, char *first, size_t len);
+
+/*
+ * A task (thread or process, by its tid) as /proc shows it: its state
+ * letter ('R', 'S', 'D'...), or 0 if it is gone; and the number of the
+ * system call it is blocked in, -1 if it is in none (running in user
+ * space), or -errno.
+ */
+char proc_task_state(int tid);
+long proc_task_syscall(int tid);
+
+/*
+ * Wait up to @ms milliseconds until task @tid sleeps uninterruptibly (or
+ * killably: 'D') inside system call @nr, and has stayed so for @settle_ms:
+ * 0, or -ETIMEDOUT (or -ESRCH if it is gone).
+ */
+int wait_task_blocked_in(int tid, long nr, int settle_ms, int ms);
 
 /* Module (un)loading; 0 or -errno.  @path is a .ko file. */
 int load_module(const char *path);
