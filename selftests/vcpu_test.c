@@ -276,6 +276,14 @@ TEST_F(vcpu, read_loop_sees_host_writes)
 			*(__u32 *)(self->data + i * PAGE) = 0x2000 + i;
 	}
 	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+
+	/* 0 passes: round and round, until the host stops running it. */
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_read_loop, DATA_GPA,
+				     n, PAGE, 0));
+	for (i = 0; i < 3 * n; i++) {
+		run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE, true, 4);
+		ASSERT_EQ(0x2000 + i % n, self->vcpu.exit.io.data);
+	}
 }
 
 TEST_F(vcpu, mmio_read_write)
@@ -733,6 +741,31 @@ TEST_F(vcpu, unbacked_memslot)
 			  self->vcpu.exit.memory_fault.reason);
 		EXPECT_EQ(0, self->vcpu.exit.memory_fault.flags);
 	}
+}
+
+/*
+ * vmmu only: a VM whose page-table format the CPU does not walk (EPT on an
+ * AMD host, NPT on an Intel one) has no vCPUs: VMMU_CAP_VCPUS is 0 on it
+ * and VMMU_CREATE_VCPU fails.
+ */
+TEST(vmmu_foreign_format_has_no_vcpus)
+{
+	int dev = vmmu_open_dev(), vm;
+	long host, foreign, r;
+
+	ASSERT_LE(0, dev);
+	host = vmmu_ioctl(dev, VMMU_CHECK_EXTENSION, VMMU_CAP_PT_FORMAT);
+	ASSERT_TRUE(host == VMMU_VM_TYPE_EPT || host == VMMU_VM_TYPE_NPT);
+	foreign = host == VMMU_VM_TYPE_EPT ? VMMU_VM_TYPE_NPT : VMMU_VM_TYPE_EPT;
+	vm = vmmu_create_vm(dev, foreign);
+	ASSERT_LE(0, vm);
+	EXPECT_EQ(0, vmmu_ioctl(vm, VMMU_CHECK_EXTENSION, VMMU_CAP_VCPUS));
+	r = vmmu_ioctl(vm, VMMU_CREATE_VCPU, 0);
+	EXPECT_GT(0, r);
+	TH_LOG("VMMU_CREATE_VCPU on a type %ld VM: %s", foreign,
+	       r < 0 ? strerror(-r) : "a vCPU");
+	close(vm);
+	close(dev);
 }
 
 TEST_HARNESS_MAIN

@@ -114,9 +114,12 @@ long guest_backend_vcpus(enum guest_backend backend)
 
 void *guest_alloc(size_t size, size_t align)
 {
-	size_t len = size + align;
+	size_t len;
 	uintptr_t p, start;
 
+	if (align < PAGE_SIZE)
+		align = PAGE_SIZE;
+	len = size + align;
 	p = (uintptr_t)mmap(NULL, len, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if ((void *)p == MAP_FAILED)

@@ -180,7 +180,7 @@ long guest_vm_vcpu_ids(struct guest_vm *vm);
 
 /*
  * Anonymous private memory of @size bytes aligned to @align (a power of
- * two, at least the page size), for memslots; NULL on failure.
+ * two; at least the page size is used), for memslots; NULL on failure.
  */
 void *guest_alloc(size_t size, size_t align);
 void guest_free(void *mem, size_t size);
