@@ -252,7 +252,7 @@ static const struct vm_operations_struct vmmu_vcpu_vm_ops = {
 
 static int vmmu_vcpu_mmap(struct file *filp, struct vm_area_struct *vma)
 {
-	if (vma->vm_pgoff || vma->vm_end - vma->vm_start > PAGE_SIZE)
+	if (vma->vm_pgoff || vma->vm_end - vma->vm_start != PAGE_SIZE)
 		return -EINVAL;
 	vma->vm_ops = &vmmu_vcpu_vm_ops;
 	return 0;

@@ -1,0 +1,771 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Real guests on both backends through the guest library: memory written
+ * by the guest and read by the host and the reverse, port I/O and MMIO
+ * exits with their data, HLT, real mode, SSE state, exceptions and triple
+ * faults, several vCPUs on threads, immediate_exit and signals, and bad
+ * input on the vCPU ABI.
+ *
+ * The kvm variants run the payloads on in-tree KVM, which checks the
+ * library and the payloads against the reference.  The vmmu variants skip
+ * where VMMU_CAP_VCPUS is 0 (vmmu without its vCPU backend).  Where vmmu's
+ * rule differs from KVM's, the test says so.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "kselftest_harness.h"
+#include "guest.h"
+#include "vmmu_util.h"
+
+#define PAGE		4096UL
+#define MB		(1UL << 20)
+#define DATA_SLOT	1
+#define DATA_GPA	(1ULL << 30)
+#define DATA_SIZE	(64 * MB)
+#define EXTRA_SLOT	2
+#define EXTRA_GPA	(DATA_GPA + DATA_SIZE)
+#define EXTRA_SIZE	(2 * MB)
+#define MMIO_GPA	(3ULL << 30)	/* no memslot: MMIO */
+#define SEED		0x5eed0000cafef00dULL
+#define NR_THREADS	4
+
+FIXTURE(vcpu) {
+	struct guest_vm vm;
+	struct guest_vcpu vcpu;		/* id 0, in long mode */
+	char *data;			/* DATA_SIZE at DATA_GPA */
+};
+
+FIXTURE_VARIANT(vcpu) {
+	enum guest_backend backend;
+};
+
+FIXTURE_VARIANT_ADD(vcpu, kvm) {
+	.backend = GUEST_KVM,
+};
+
+FIXTURE_VARIANT_ADD(vcpu, vmmu) {
+	.backend = GUEST_VMMU,
+};
+
+FIXTURE_SETUP(vcpu)
+{
+	long n = guest_backend_vcpus(variant->backend);
+
+	if (n == 0)
+		SKIP(return, "%s cannot run vCPUs here (VMMU_CAP_VCPUS is 0)",
+		     guest_backend_name(variant->backend));
+	ASSERT_LT(0, n) TH_LOG("%s: %s", guest_backend_name(variant->backend),
+			       strerror(-n));
+	ASSERT_EQ(0, guest_vm_create(&self->vm, variant->backend));
+	self->data = guest_alloc(DATA_SIZE, 2 * MB);
+	ASSERT_NE(NULL, self->data);
+	ASSERT_EQ(0, guest_set_memslot(&self->vm, DATA_SLOT, 0, DATA_GPA,
+				       DATA_SIZE, self->data));
+	ASSERT_EQ(0, guest_vcpu_create(&self->vm, &self->vcpu, 0));
+}
+
+FIXTURE_TEARDOWN(vcpu)
+{
+	guest_vcpu_destroy(&self->vcpu);
+	guest_vm_destroy(&self->vm);
+	guest_free(self->data, DATA_SIZE);
+}
+
+static bool is_kvm(const FIXTURE_VARIANT(vcpu) *variant)
+{
+	return variant->backend == GUEST_KVM;
+}
+
+/* The last exit, with the registers of an exception the guest reported. */
+static const char *exit_desc(struct guest_vcpu *vcpu, char *buf, size_t len)
+{
+	struct guest_exit *e = &vcpu->exit;
+	struct guest_regs regs;
+	size_t n;
+
+	guest_exit_str(e, buf, len);
+	if (e->kind == GUEST_EXIT_IO && e->io.port == GUEST_PORT_EXCEPTION &&
+	    !guest_get_regs(vcpu, &regs)) {
+		n = strlen(buf);
+		snprintf(buf + n, len - n,
+			 ": exception %llu at rip 0x%llx, error 0x%llx, cr2 0x%llx",
+			 (unsigned long long)regs.rax,
+			 (unsigned long long)regs.rbx,
+			 (unsigned long long)regs.rcx,
+			 (unsigned long long)regs.rdx);
+	}
+	return buf;
+}
+
+/* Run; the exit must be port I/O on @port in direction @out, of @size. */
+static void run_expect_io(struct __test_metadata *_metadata,
+			  struct guest_vcpu *vcpu, __u16 port, bool out,
+			  __u8 size)
+{
+	char buf[256];
+
+	ASSERT_EQ(0, guest_run(vcpu));
+	ASSERT_EQ(GUEST_EXIT_IO, vcpu->exit.kind)
+		TH_LOG("%s", exit_desc(vcpu, buf, sizeof(buf)));
+	ASSERT_EQ(port, vcpu->exit.io.port)
+		TH_LOG("%s", exit_desc(vcpu, buf, sizeof(buf)));
+	ASSERT_EQ(out, vcpu->exit.io.out);
+	ASSERT_EQ(size, vcpu->exit.io.size);
+	ASSERT_EQ(1, vcpu->exit.io.count);
+}
+
+/* Run to the payload's end: its result. */
+static __u32 run_to_done(struct __test_metadata *_metadata,
+			 struct guest_vcpu *vcpu)
+{
+	run_expect_io(_metadata, vcpu, GUEST_PORT_DONE, true, 4);
+	return vcpu->exit.io.data;
+}
+
+/* Run; the exit must be MMIO at @gpa of @len bytes, a write if @write. */
+static void run_expect_mmio(struct __test_metadata *_metadata,
+			    struct guest_vcpu *vcpu, __u64 gpa, __u32 len,
+			    bool write)
+{
+	char buf[256];
+
+	ASSERT_EQ(0, guest_run(vcpu));
+	ASSERT_EQ(GUEST_EXIT_MMIO, vcpu->exit.kind)
+		TH_LOG("%s", exit_desc(vcpu, buf, sizeof(buf)));
+	ASSERT_EQ(gpa, vcpu->exit.mmio.gpa);
+	ASSERT_EQ(len, vcpu->exit.mmio.len);
+	ASSERT_EQ(write, vcpu->exit.mmio.write);
+}
+
+/* A short payload that proves the vCPU still runs. */
+static void expect_vcpu_works(struct __test_metadata *_metadata,
+			      struct guest_vcpu *vcpu)
+{
+	ASSERT_EQ(0, guest_vcpu_call(vcpu, guest_io_loop, 1, 0, 0, 0));
+	run_expect_io(_metadata, vcpu, GUEST_PORT_VALUE, true, 4);
+	EXPECT_EQ(0, vcpu->exit.io.data);
+	EXPECT_EQ(0, run_to_done(_metadata, vcpu));
+}
+
+/* Index of the first word of @mem (at @gpa) not in the pattern, or @len / 8. */
+static size_t first_mismatch(const void *mem, __u64 gpa, size_t len, __u64 seed)
+{
+	const __u64 *w = mem;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i] != guest_pattern(seed, gpa + 8 * i))
+			break;
+	return i;
+}
+
+static void host_fill(void *mem, __u64 gpa, size_t len, __u64 seed)
+{
+	__u64 *w = mem;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = guest_pattern(seed, gpa + 8 * i);
+}
+
+TEST_F_TIMEOUT(vcpu, guest_fills_memory, 300)
+{
+	size_t bad;
+
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_fill, DATA_GPA,
+				     DATA_SIZE, SEED, 0));
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+	bad = first_mismatch(self->data, DATA_GPA, DATA_SIZE, SEED);
+	EXPECT_EQ(DATA_SIZE / 8, bad)
+		TH_LOG("gpa 0x%llx holds 0x%llx",
+		       (unsigned long long)(DATA_GPA + 8 * bad),
+		       (unsigned long long)((__u64 *)self->data)[bad]);
+}
+
+TEST_F_TIMEOUT(vcpu, guest_verifies_host_writes, 300)
+{
+	const size_t bad = DATA_SIZE / 8 - 12345;
+	__u64 *words = (__u64 *)self->data;
+	struct guest_regs regs;
+
+	host_fill(self->data, DATA_GPA, DATA_SIZE, SEED);
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_verify, DATA_GPA,
+				     DATA_SIZE, SEED, 0));
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+
+	/* One word changed: the guest reports it and where. */
+	words[bad] ^= 0x100000001ULL;
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_verify, DATA_GPA,
+				     DATA_SIZE, SEED, 0));
+	run_expect_io(_metadata, &self->vcpu, GUEST_PORT_MISMATCH, true, 4);
+	EXPECT_EQ((__u32)words[bad], self->vcpu.exit.io.data);
+	ASSERT_EQ(0, guest_get_regs(&self->vcpu, &regs));
+	EXPECT_EQ(DATA_GPA + 8 * bad, regs.rdi);
+	EXPECT_EQ(words[bad], regs.rax);
+	EXPECT_EQ(1, run_to_done(_metadata, &self->vcpu));
+}
+
+TEST_F(vcpu, port_io_out)
+{
+	const __u32 n = 200;
+	__u32 i;
+
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_io_loop, n, 0, 0, 0));
+	for (i = 0; i < n; i++) {
+		run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE, true, 4);
+		ASSERT_EQ(i, self->vcpu.exit.io.data);
+	}
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+}
+
+TEST_F(vcpu, port_io_in)
+{
+	static const struct { __u8 size; __u32 value; } steps[] = {
+		{ 1, 0xa5 }, { 2, 0xbeef }, { 4, 0x12345678 },
+	};
+	unsigned int i;
+
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_io_echo, 0, 0, 0, 0));
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		run_expect_io(_metadata, &self->vcpu, GUEST_PORT_IN, false,
+			      steps[i].size);
+		ASSERT_EQ(0, guest_complete_in(&self->vcpu, steps[i].value));
+		run_expect_io(_metadata, &self->vcpu, GUEST_PORT_ECHO, true,
+			      steps[i].size);
+		EXPECT_EQ(steps[i].value, self->vcpu.exit.io.data);
+		/* Only an IN can be answered. */
+		EXPECT_EQ(-EINVAL, guest_complete_in(&self->vcpu, 0));
+	}
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+}
+
+/*
+ * The guest reports one word per page, twice; between the passes the host
+ * changes them, and the second pass must see every new value.
+ */
+TEST_F(vcpu, read_loop_sees_host_writes)
+{
+	const __u32 n = 16;
+	struct guest_regs regs;
+	__u32 pass, i;
+
+	for (i = 0; i < n; i++)
+		*(__u32 *)(self->data + i * PAGE) = 0x1000 + i;
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_read_loop, DATA_GPA,
+				     n, PAGE, 2));
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < n; i++) {
+			run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE,
+				      true, 4);
+			ASSERT_EQ((pass + 1) * 0x1000 + i,
+				  self->vcpu.exit.io.data)
+				TH_LOG("pass %u word %u", pass, i);
+			ASSERT_EQ(0, guest_get_regs(&self->vcpu, &regs));
+			ASSERT_EQ(DATA_GPA + i * PAGE, regs.rdi);
+		}
+		for (i = 0; i < n; i++)
+			*(__u32 *)(self->data + i * PAGE) = 0x2000 + i;
+	}
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+
+	/* 0 passes: round and round, until the host stops running it. */
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_read_loop, DATA_GPA,
+				     n, PAGE, 0));
+	for (i = 0; i < 3 * n; i++) {
+		run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE, true, 4);
+		ASSERT_EQ(0x2000 + i % n, self->vcpu.exit.io.data);
+	}
+}
+
+TEST_F(vcpu, mmio_read_write)
+{
+	static const struct { __u32 read, write, len; __u64 value; } steps[] = {
+		{ 0, 8, 8, 0x1122334455667788ULL },
+		{ 16, 20, 4, 0xa1b2c3d4 },
+		{ 24, 26, 2, 0x5678 },
+		{ 28, 29, 1, 0x9a },
+	};
+	unsigned int i;
+
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_mmio, MMIO_GPA,
+				     0, 0, 0));
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		run_expect_mmio(_metadata, &self->vcpu,
+				MMIO_GPA + steps[i].read, steps[i].len, false);
+		ASSERT_EQ(0, guest_complete_mmio_read(&self->vcpu,
+						      steps[i].value));
+		run_expect_mmio(_metadata, &self->vcpu,
+				MMIO_GPA + steps[i].write, steps[i].len, true);
+		EXPECT_EQ(steps[i].value, self->vcpu.exit.mmio.data);
+		EXPECT_EQ(-EINVAL, guest_complete_mmio_read(&self->vcpu, 0));
+	}
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+}
+
+TEST_F(vcpu, hlt)
+{
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_hlt, 0, 0, 0, 0));
+	ASSERT_EQ(0, guest_run(&self->vcpu));
+	EXPECT_EQ(GUEST_EXIT_HLT, self->vcpu.exit.kind);
+	/* Running again goes on after the HLT. */
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+	ASSERT_EQ(0, guest_run(&self->vcpu));
+	EXPECT_EQ(GUEST_EXIT_HLT, self->vcpu.exit.kind);
+}
+
+TEST_F(vcpu, real_mode)
+{
+	__u16 *word = guest_hva(&self->vm, GUEST_REAL_MODE_DATA);
+
+	ASSERT_NE(NULL, word);
+	ASSERT_EQ(0, guest_vcpu_real_mode(&self->vcpu));
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_real_mode, 0, 0, 0, 0));
+	run_expect_io(_metadata, &self->vcpu, GUEST_PORT_DONE, true, 2);
+	EXPECT_EQ(GUEST_REAL_MODE_MAGIC, self->vcpu.exit.io.data);
+	EXPECT_EQ(GUEST_REAL_MODE_MAGIC, *word);
+}
+
+/* The host sets xmm0 and reads xmm1 through the XSAVE state. */
+TEST_F(vcpu, sse_state)
+{
+	static const __u8 xmm0[16] = "xmm0 from host!";
+	static const __u8 xmm1[16] = "xmm1 from guest";
+	struct guest_xsave xsave;
+	__u8 got[16];
+
+	memcpy(self->data, xmm1, sizeof(xmm1));
+	ASSERT_EQ(0, guest_get_xsave(&self->vcpu, &xsave));
+	guest_xsave_set_xmm(&xsave, 0, xmm0);
+	ASSERT_EQ(0, guest_set_xsave(&self->vcpu, &xsave));
+
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_sse, DATA_GPA + 64,
+				     DATA_GPA, 0, 0));
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+	EXPECT_EQ(0, memcmp(self->data + 64, xmm0, sizeof(xmm0)));
+	ASSERT_EQ(0, guest_get_xsave(&self->vcpu, &xsave));
+	guest_xsave_get_xmm(&xsave, 1, got);
+	EXPECT_EQ(0, memcmp(got, xmm1, sizeof(xmm1)));
+}
+
+TEST_F(vcpu, exception_reported)
+{
+	struct guest_regs regs;
+
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_ud2, 0, 0, 0, 0));
+	run_expect_io(_metadata, &self->vcpu, GUEST_PORT_EXCEPTION, true, 4);
+	EXPECT_EQ(6, self->vcpu.exit.io.data);		/* #UD */
+	ASSERT_EQ(0, guest_get_regs(&self->vcpu, &regs));
+	EXPECT_EQ(guest_payload_gpa(guest_ud2), regs.rbx);
+}
+
+/* Without an IDT, #UD becomes #GP, #DF, then a triple fault. */
+TEST_F(vcpu, triple_fault_shutdown)
+{
+	struct guest_sregs sregs;
+
+	ASSERT_EQ(0, guest_get_sregs(&self->vcpu, &sregs));
+	sregs.idt.limit = 0;
+	ASSERT_EQ(0, guest_set_sregs(&self->vcpu, &sregs));
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_ud2, 0, 0, 0, 0));
+	ASSERT_EQ(0, guest_run(&self->vcpu));
+	EXPECT_EQ(GUEST_EXIT_SHUTDOWN, self->vcpu.exit.kind);
+}
+
+/* The special registers read back as the library set them. */
+TEST_F(vcpu, sregs_round_trip)
+{
+	struct guest_sregs sregs;
+
+	ASSERT_EQ(0, guest_get_sregs(&self->vcpu, &sregs));
+	EXPECT_EQ(GUEST_PML4_GPA, sregs.cr3);
+	EXPECT_EQ(0x500, sregs.efer & 0x500);		/* LME, LMA */
+	EXPECT_EQ(0x80000001, sregs.cr0 & 0x80000001);	/* PG, PE */
+	EXPECT_EQ(GUEST_SEL_CODE, sregs.cs.selector);
+	EXPECT_EQ(1, sregs.cs.l);
+	EXPECT_EQ(GUEST_GDT_GPA, sregs.gdt.base);
+	EXPECT_EQ(GUEST_IDT_GPA, sregs.idt.base);
+}
+
+struct vcpu_job {
+	struct guest_vcpu *vcpu;
+	__u64 gpa, len, seed;
+	int err;
+	struct guest_exit fill, verify;
+};
+
+/* Fill, then verify, this vCPU's part of the data slot; no ASSERTs here. */
+static void *fill_and_verify(void *arg)
+{
+	struct vcpu_job *job = arg;
+	struct guest_vcpu *vcpu = job->vcpu;
+
+	job->err = guest_vcpu_call(vcpu, guest_fill, job->gpa, job->len,
+				   job->seed, 0);
+	if (!job->err)
+		job->err = guest_run(vcpu);
+	job->fill = vcpu->exit;
+	if (!job->err)
+		job->err = guest_vcpu_call(vcpu, guest_verify, job->gpa,
+					   job->len, job->seed, 0);
+	if (!job->err)
+		job->err = guest_run(vcpu);
+	job->verify = vcpu->exit;
+	return NULL;
+}
+
+static bool is_done(const struct guest_exit *e, __u32 result)
+{
+	return e->kind == GUEST_EXIT_IO && e->io.port == GUEST_PORT_DONE &&
+	       e->io.out && e->io.data == result;
+}
+
+TEST_F_TIMEOUT(vcpu, vcpus_on_threads, 300)
+{
+	struct guest_vcpu vcpus[NR_THREADS];
+	struct vcpu_job jobs[NR_THREADS];
+	pthread_t threads[NR_THREADS];
+	const __u64 part = DATA_SIZE / NR_THREADS;
+	char buf[256];
+	int i;
+
+	vcpus[0] = self->vcpu;
+	for (i = 1; i < NR_THREADS; i++)
+		ASSERT_EQ(0, guest_vcpu_create(&self->vm, &vcpus[i], i));
+	for (i = 0; i < NR_THREADS; i++) {
+		jobs[i] = (struct vcpu_job) {
+			.vcpu = &vcpus[i], .gpa = DATA_GPA + i * part,
+			.len = part, .seed = SEED + i,
+		};
+		ASSERT_EQ(0, pthread_create(&threads[i], NULL, fill_and_verify,
+					    &jobs[i]));
+	}
+	for (i = 0; i < NR_THREADS; i++)
+		ASSERT_EQ(0, pthread_join(threads[i], NULL));
+
+	for (i = 0; i < NR_THREADS; i++) {
+		EXPECT_EQ(0, jobs[i].err) TH_LOG("vCPU %d", i);
+		EXPECT_TRUE(is_done(&jobs[i].fill, 0))
+			TH_LOG("vCPU %d fill: %s", i,
+			       guest_exit_str(&jobs[i].fill, buf, sizeof(buf)));
+		EXPECT_TRUE(is_done(&jobs[i].verify, 0))
+			TH_LOG("vCPU %d verify: %s", i,
+			       guest_exit_str(&jobs[i].verify, buf, sizeof(buf)));
+		EXPECT_EQ(part / 8, first_mismatch(self->data + i * part,
+						   jobs[i].gpa, part,
+						   jobs[i].seed))
+			TH_LOG("vCPU %d's part", i);
+	}
+	for (i = 1; i < NR_THREADS; i++)
+		guest_vcpu_destroy(&vcpus[i]);
+}
+
+TEST_F(vcpu, immediate_exit)
+{
+	struct guest_regs regs;
+
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_io_loop, 1, 0, 0, 0));
+	guest_set_immediate_exit(&self->vcpu, true);
+	ASSERT_EQ(0, guest_run(&self->vcpu));
+	EXPECT_EQ(GUEST_EXIT_INTR, self->vcpu.exit.kind);
+	/* The flag stays set, and the guest did not run. */
+	ASSERT_EQ(0, guest_run(&self->vcpu));
+	EXPECT_EQ(GUEST_EXIT_INTR, self->vcpu.exit.kind);
+	ASSERT_EQ(0, guest_get_regs(&self->vcpu, &regs));
+	EXPECT_EQ(guest_payload_gpa(guest_io_loop), regs.rip);
+
+	guest_set_immediate_exit(&self->vcpu, false);
+	run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE, true, 4);
+	EXPECT_EQ(0, self->vcpu.exit.io.data);
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+}
+
+static atomic_int signals_seen;
+
+static void count_signal(int sig)
+{
+	atomic_fetch_add(&signals_seen, 1);
+}
+
+struct spin_job {
+	struct guest_vcpu *vcpu;
+	int err;
+	atomic_bool returned;
+};
+
+static void *run_once(void *arg)
+{
+	struct spin_job *job = arg;
+
+	job->err = guest_run(job->vcpu);
+	atomic_store(&job->returned, true);
+	return NULL;
+}
+
+/*
+ * A guest spinning forever: a signal to its thread makes the run return
+ * EINTR, and the next run continues the guest where it was.
+ */
+TEST_F_TIMEOUT(vcpu, signal_interrupts_spin, 120)
+{
+	volatile __u64 *ctl = (volatile __u64 *)self->data;
+	struct sigaction sa = { .sa_handler = count_signal };
+	struct spin_job job = { .vcpu = &self->vcpu };
+	__u64 count;
+	pthread_t thread;
+	int i;
+
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));	/* no SA_RESTART */
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_spin, DATA_GPA, 0, 0, 0));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, run_once, &job));
+
+	/* Wait until the guest spins (the harness's timeout bounds this). */
+	while (!ctl[GUEST_SPIN_COUNT / 8] && !atomic_load(&job.returned))
+		usleep(1000);
+	ASSERT_FALSE(atomic_load(&job.returned))
+		TH_LOG("the run ended before any signal");
+	/* A signal sent just before the thread entered the run is missed. */
+	for (i = 0; i < 1000 && !atomic_load(&job.returned); i++) {
+		pthread_kill(thread, SIGUSR1);
+		usleep(10000);
+	}
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	EXPECT_LT(0, atomic_load(&signals_seen));
+	ASSERT_EQ(0, job.err);
+	ASSERT_EQ(GUEST_EXIT_INTR, self->vcpu.exit.kind);
+
+	/* Continue: the guest counts on from where it was and sees STOP. */
+	count = ctl[GUEST_SPIN_COUNT / 8];
+	ctl[GUEST_SPIN_STOP / 8] = 1;
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+	EXPECT_LE(count, ctl[GUEST_SPIN_COUNT / 8]);
+	EXPECT_GE(count + 1, ctl[GUEST_SPIN_COUNT / 8]);
+}
+
+/* The run structure, mapped wrongly. */
+TEST_F(vcpu, run_mmap_bad)
+{
+	long size = self->vm.run_size;
+	char *p;
+	pid_t pid;
+	int status;
+
+	ASSERT_LT(0, size);
+	ASSERT_EQ(0, size % PAGE);
+	if (is_kvm(variant)) {
+		/*
+		 * KVM maps any length at any offset; only touching a page
+		 * past the run structure's pages raises SIGBUS.
+		 */
+		p = mmap(NULL, size + PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->vcpu.fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			*(volatile char *)(p + size) = 1;
+			_exit(0);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS)
+			TH_LOG("status 0x%x", status);
+		munmap(p, size + PAGE);
+	} else {
+		/*
+		 * vmmu's rule: only offset 0 and exactly
+		 * VMMU_GET_VCPU_MMAP_SIZE bytes map; anything else is EINVAL.
+		 */
+		errno = 0;
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, size + PAGE, PROT_READ | PROT_WRITE,
+					   MAP_SHARED, self->vcpu.fd, 0));
+		EXPECT_EQ(EINVAL, errno);
+		errno = 0;
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+					   MAP_SHARED, self->vcpu.fd, size));
+		EXPECT_EQ(EINVAL, errno);
+		if (size > PAGE) {
+			errno = 0;
+			EXPECT_EQ(MAP_FAILED, mmap(NULL, size - PAGE,
+						   PROT_READ | PROT_WRITE,
+						   MAP_SHARED, self->vcpu.fd, 0));
+			EXPECT_EQ(EINVAL, errno);
+		}
+	}
+	/* A second, correct mapping sees the same run structure. */
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 self->vcpu.fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	expect_vcpu_works(_metadata, &self->vcpu);
+	EXPECT_EQ(0, memcmp(p, self->vcpu.run, size));
+	munmap(p, size);
+}
+
+TEST_F(vcpu, unknown_ioctl)
+{
+	unsigned long cmd = is_kvm(variant) ? _IO(KVMIO, 0xff) :
+					      _IO(VMMUIO, 0xff);
+
+	/* KVM answers EINVAL; vmmu's rule is ENOTTY, for every ioctl it lacks. */
+	EXPECT_EQ(is_kvm(variant) ? -EINVAL : -ENOTTY,
+		  vmmu_ioctl(self->vcpu.fd, cmd, 0));
+	if (!is_kvm(variant))
+		EXPECT_EQ(-ENOTTY, vmmu_ioctl(self->vcpu.fd, KVM_RUN, 0));
+	expect_vcpu_works(_metadata, &self->vcpu);
+}
+
+TEST_F(vcpu, vcpu_id_out_of_range)
+{
+	unsigned long create = is_kvm(variant) ? KVM_CREATE_VCPU :
+						 VMMU_CREATE_VCPU;
+	long ids = guest_vm_vcpu_ids(&self->vm), r;
+	struct guest_vcpu other;
+
+	ASSERT_LT(1, ids);
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm.fd, create, ids));
+	EXPECT_EQ(-EINVAL, vmmu_ioctl(self->vm.fd, create, ~0UL));
+	/*
+	 * 1 << 32 truncated to 32 bits is id 0, which exists.  KVM on 6.1
+	 * truncates (EEXIST), on 6.12 it does not (EINVAL).  vmmu's rule:
+	 * the whole argument is the id, so EINVAL.
+	 */
+	r = vmmu_ioctl(self->vm.fd, create, 1UL << 32);
+	if (is_kvm(variant)) {
+		EXPECT_TRUE(r == -EEXIST || r == -EINVAL) TH_LOG("%ld", r);
+	} else {
+		EXPECT_EQ(-EINVAL, r);
+	}
+	ASSERT_EQ(0, guest_vcpu_create(&self->vm, &other, 1));
+	expect_vcpu_works(_metadata, &other);
+	guest_vcpu_destroy(&other);
+}
+
+TEST_F(vcpu, vcpu_id_twice)
+{
+	unsigned long create = is_kvm(variant) ? KVM_CREATE_VCPU :
+						 VMMU_CREATE_VCPU;
+
+	EXPECT_EQ(-EEXIST, vmmu_ioctl(self->vm.fd, create, 0));
+	expect_vcpu_works(_metadata, &self->vcpu);
+}
+
+/* A vCPU fd belongs to the VM's mm: a forked child gets EIO. */
+TEST_F(vcpu, forked_child_eio)
+{
+	struct guest_regs regs;
+	int *res, status;
+	pid_t pid;
+
+	res = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, res);
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_io_loop, 1, 0, 0, 0));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		res[0] = guest_run(&self->vcpu);
+		res[1] = guest_get_regs(&self->vcpu, &regs);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(-EIO, res[0]);
+	EXPECT_EQ(-EIO, res[1]);
+	munmap(res, PAGE);
+	expect_vcpu_works(_metadata, &self->vcpu);
+}
+
+/*
+ * A write to a read-only memslot: KVM exits with an MMIO write (and drops
+ * the write); vmmu's rule is a MEMORY_FAULT exit, reason READONLY_SLOT.
+ * Reads work on both.
+ */
+TEST_F(vcpu, readonly_slot_write)
+{
+	char *ro = guest_alloc(EXTRA_SIZE, 2 * MB);
+
+	ASSERT_NE(NULL, ro);
+	host_fill(ro, EXTRA_GPA, EXTRA_SIZE, SEED);
+	ASSERT_EQ(0, guest_set_memslot(&self->vm, EXTRA_SLOT, GUEST_MEM_READONLY,
+				       EXTRA_GPA, EXTRA_SIZE, ro));
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_verify, EXTRA_GPA,
+				     EXTRA_SIZE, SEED, 0));
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_fill, EXTRA_GPA,
+				     EXTRA_SIZE, SEED + 1, 0));
+	if (is_kvm(variant)) {
+		run_expect_mmio(_metadata, &self->vcpu, EXTRA_GPA, 8, true);
+		EXPECT_EQ(guest_pattern(SEED + 1, EXTRA_GPA),
+			  self->vcpu.exit.mmio.data);
+	} else {
+		ASSERT_EQ(0, guest_run(&self->vcpu));
+		ASSERT_EQ(GUEST_EXIT_MEMORY_FAULT, self->vcpu.exit.kind);
+		EXPECT_EQ(EXTRA_GPA, self->vcpu.exit.memory_fault.gpa);
+		EXPECT_EQ(VMMU_ACCESS_EXIT_READONLY_SLOT,
+			  self->vcpu.exit.memory_fault.reason);
+		EXPECT_EQ(VMMU_ACCESS_WRITE, self->vcpu.exit.memory_fault.flags);
+	}
+	EXPECT_EQ(EXTRA_SIZE / 8, first_mismatch(ro, EXTRA_GPA, EXTRA_SIZE, SEED));
+	guest_free(ro, EXTRA_SIZE);
+}
+
+/*
+ * A memslot whose host memory is unmapped: KVM's run fails with EFAULT;
+ * vmmu's rule is a MEMORY_FAULT exit, reason HOST_FAULT.
+ */
+TEST_F(vcpu, unbacked_memslot)
+{
+	char *mem = guest_alloc(EXTRA_SIZE, 2 * MB);
+
+	ASSERT_NE(NULL, mem);
+	ASSERT_EQ(0, guest_set_memslot(&self->vm, EXTRA_SLOT, 0, EXTRA_GPA,
+				       EXTRA_SIZE, mem));
+	guest_free(mem, EXTRA_SIZE);
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_verify, EXTRA_GPA,
+				     EXTRA_SIZE, SEED, 0));
+	if (is_kvm(variant)) {
+		EXPECT_EQ(-EFAULT, guest_run(&self->vcpu));
+	} else {
+		ASSERT_EQ(0, guest_run(&self->vcpu));
+		ASSERT_EQ(GUEST_EXIT_MEMORY_FAULT, self->vcpu.exit.kind);
+		EXPECT_EQ(EXTRA_GPA, self->vcpu.exit.memory_fault.gpa);
+		EXPECT_EQ(VMMU_ACCESS_EXIT_HOST_FAULT,
+			  self->vcpu.exit.memory_fault.reason);
+		EXPECT_EQ(0, self->vcpu.exit.memory_fault.flags);
+	}
+}
+
+/*
+ * vmmu only: a VM whose page-table format the CPU does not walk (EPT on an
+ * AMD host, NPT on an Intel one) has no vCPUs: VMMU_CAP_VCPUS is 0 on it
+ * and VMMU_CREATE_VCPU fails.
+ */
+TEST(vmmu_foreign_format_has_no_vcpus)
+{
+	int dev = vmmu_open_dev(), vm;
+	long host, foreign, r;
+
+	ASSERT_LE(0, dev);
+	host = vmmu_ioctl(dev, VMMU_CHECK_EXTENSION, VMMU_CAP_PT_FORMAT);
+	ASSERT_TRUE(host == VMMU_VM_TYPE_EPT || host == VMMU_VM_TYPE_NPT);
+	foreign = host == VMMU_VM_TYPE_EPT ? VMMU_VM_TYPE_NPT : VMMU_VM_TYPE_EPT;
+	vm = vmmu_create_vm(dev, foreign);
+	ASSERT_LE(0, vm);
+	EXPECT_EQ(0, vmmu_ioctl(vm, VMMU_CHECK_EXTENSION, VMMU_CAP_VCPUS));
+	r = vmmu_ioctl(vm, VMMU_CREATE_VCPU, 0);
+	EXPECT_GT(0, r);
+	TH_LOG("VMMU_CREATE_VCPU on a type %ld VM: %s", foreign,
+	       r < 0 ? strerror(-r) : "a vCPU");
+	close(vm);
+	close(dev);
+}
+
+TEST_HARNESS_MAIN
