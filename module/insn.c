@@ -178,7 +178,7 @@ static int skip_memory_operand(struct insn_bytes *ib, u8 modrm,
 /* ModRM.reg as a register number, see vmmu_insn.reg. */
 static int reg_operand(u8 modrm, u8 rex, bool byte)
 {
-	int reg = (modrm >> 3 & 7) | (rex & REX_R ? 8 : 0);
+	int reg = ((modrm >> 3) & 7) | (rex & REX_R ? 8 : 0);
 
 	/* Byte registers 4..7 are ah..bh without REX, spl..dil with one. */
 	if (byte && !rex && reg >= 4)
@@ -194,10 +194,11 @@ enum insn_form {
 };
 
 /*
- * Decode the instruction at @bytes, of which @n are valid, executed with a
- * code segment of @mode bits (16, 32 or 64).  Returns 0 and fills @insn,
- * -EINVAL for anything but a supported memory access (@insn untouched),
- * or -ENODATA when deciding needs more than @n bytes.
+ * Decode the instruction at @bytes, of which @n are valid (bytes past the
+ * 15th are never read), executed with a code segment of @mode bits (16, 32
+ * or 64).  Returns 0 and fills @insn; -EINVAL for anything but a supported
+ * memory access, or for more than 15 bytes; -ENODATA when deciding needs
+ * more than @n bytes.  @insn is left alone on error.
  */
 int vmmu_insn_decode(const u8 *bytes, unsigned int n, int mode,
 		     struct vmmu_insn *insn)
@@ -272,7 +273,7 @@ int vmmu_insn_decode(const u8 *bytes, unsigned int n, int mode,
 		if (ret)
 			return ret;
 		/* c6 and c7 with another ModRM.reg are not mov. */
-		if (form == FORM_MODRM_IMM && (modrm >> 3 & 7))
+		if (form == FORM_MODRM_IMM && ((modrm >> 3) & 7))
 			return -EINVAL;
 		ret = skip_memory_operand(&ib, modrm, address_size(mode, &p));
 		if (ret)
