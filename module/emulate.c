@@ -148,11 +148,12 @@ static int vmmu_emulate_unsupported(struct vmmu_vcpu *vcpu, u64 gpa)
 }
 
 /*
- * A guest access to @gpa, where no memslot is: decode the instruction,
+ * A guest load or store (@write) at @gpa, where no memslot is: decode the
+ * instruction,
  * move RIP past it and let user space do the access.  A load completes on
  * the next VMMU_RUN, with the data user space put in the run page.
  */
-int vmmu_emulate_mmio(struct vmmu_vcpu *vcpu, u64 gpa)
+int vmmu_emulate_mmio(struct vmmu_vcpu *vcpu, u64 gpa, bool write)
 {
 	struct vmmu_run *run = vcpu->run;
 	struct vmmu_sregs sregs = {};
@@ -165,7 +166,8 @@ int vmmu_emulate_mmio(struct vmmu_vcpu *vcpu, u64 gpa)
 	vmmu_vcpu_ops->get_regs(vcpu, &regs);
 	n = vmmu_fetch_insn(vcpu, &sregs, regs.rip, bytes);
 	mode = (sregs.efer & EFER_LMA) && sregs.cs.l ? 64 : sregs.cs.db ? 32 : 16;
-	if (vmmu_insn_decode(bytes, n, mode, &insn))
+	/* The instruction may have changed since it faulted: check. */
+	if (vmmu_insn_decode(bytes, n, mode, &insn) || insn.write != write)
 		return vmmu_emulate_unsupported(vcpu, gpa);
 
 	run->exit_reason = VMMU_EXIT_MMIO;

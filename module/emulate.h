@@ -10,7 +10,7 @@
 int vmmu_emulate_io(struct vmmu_vcpu *vcpu, u16 port, unsigned int size,
 		    bool in);
 void vmmu_emulate_complete_in(struct vmmu_vcpu *vcpu, u64 value);
-int vmmu_emulate_mmio(struct vmmu_vcpu *vcpu, u64 gpa);
+int vmmu_emulate_mmio(struct vmmu_vcpu *vcpu, u64 gpa, bool write);
 void vmmu_emulate_complete_read(struct vmmu_vcpu *vcpu, u64 value);
 
 #endif /* VMMU_EMULATE_H */

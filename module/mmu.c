@@ -31,6 +31,7 @@
 #define VMMU_MMU_BATCH	512
 
 void vmmu_mmu_write_lock(struct vmmu_vm *vm)
+	__acquires(&vm->mmu_lock)
 {
 	write_lock(&vm->mmu_lock);
 	vm->mmu_hold_start_ns = ktime_get_ns();
@@ -38,6 +39,7 @@ void vmmu_mmu_write_lock(struct vmmu_vm *vm)
 }
 
 void vmmu_mmu_write_unlock(struct vmmu_vm *vm)
+	__releases(&vm->mmu_lock)
 {
 	struct vmmu_mmu_lock_stats *st = &vm->mmu_lock_stats;
 	u64 held = ktime_get_ns() - vm->mmu_hold_start_ns;
@@ -52,6 +54,7 @@ void vmmu_mmu_write_unlock(struct vmmu_vm *vm)
 
 /* Let others have mmu_lock and the CPU.  Nothing may be left to flush. */
 void vmmu_mmu_yield(struct vmmu_vm *vm)
+	__must_hold(&vm->mmu_lock)
 {
 	vmmu_mmu_write_unlock(vm);
 	cond_resched();

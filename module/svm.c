@@ -28,9 +28,10 @@
 #include "svm.h"
 #include "trace.h"
 
-/* NPF error code bits (exit_info_1), as the x86 #PF error code. */
+/* NPF error code bits (exit_info_1): as #PF's, and where it happened. */
 #define NPF_WRITE		BIT_ULL(1)
 #define NPF_FETCH		BIT_ULL(4)
+#define NPF_GUEST_WALK		BIT_ULL(33)
 
 /* Permission maps: 12 KiB for ports, 8 KiB for MSRs (APM vol. 2, 15.10). */
 #define SVM_IOPM_SIZE		(3 * PAGE_SIZE)
@@ -367,7 +368,8 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 	case SVM_EXIT_NPF:
 		this_cpu_inc(vcpu->vm->pcpu_stats->exits_npf);
 		access = (info1 & NPF_WRITE ? VMMU_ACCESS_WRITE : 0) |
-			 (info1 & NPF_FETCH ? VMMU_ACCESS_FETCH : 0);
+			 (info1 & NPF_FETCH ? VMMU_ACCESS_FETCH : 0) |
+			 (info1 & NPF_GUEST_WALK ? VMMU_NPF_GUEST_WALK : 0);
 		trace_kvm_page_fault(vcpu->id, vmcb->save.rip, c->exit_info_2,
 				     info1);
 		return vmmu_vcpu_handle_npf(vcpu, c->exit_info_2, access);

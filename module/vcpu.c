@@ -123,12 +123,14 @@ int vmmu_vcpu_handle_npf(struct vmmu_vcpu *vcpu, u64 gpa, u32 access)
 	r = vmmu_page_fault(vcpu->vm, &fault);
 	if (r <= 0)
 		return r;
-	if (r == VMMU_ACCESS_EXIT_MMIO && !(access & VMMU_ACCESS_FETCH))
-		return vmmu_emulate_mmio(vcpu, gpa);
+	/* Only a load or store is MMIO: not a fetch, not a table walk. */
+	if (r == VMMU_ACCESS_EXIT_MMIO &&
+	    !(access & (VMMU_ACCESS_FETCH | VMMU_NPF_GUEST_WALK)))
+		return vmmu_emulate_mmio(vcpu, gpa, access & VMMU_ACCESS_WRITE);
 	run->exit_reason = VMMU_EXIT_MEMORY_FAULT;
 	run->memory_fault.gpa = gpa;
 	run->memory_fault.reason = r;
-	run->memory_fault.flags = access;
+	run->memory_fault.flags = access & (VMMU_ACCESS_WRITE | VMMU_ACCESS_FETCH);
 	return 1;
 }
 

@@ -315,8 +315,8 @@ bool vmmu_mmu_age_gfn_range(struct vmmu_vm *vm,
 			    const struct vmmu_gfn_range *range);
 bool vmmu_mmu_test_age_gfn_range(struct vmmu_vm *vm,
 				 const struct vmmu_gfn_range *range);
-void vmmu_mmu_write_lock(struct vmmu_vm *vm);
-void vmmu_mmu_write_unlock(struct vmmu_vm *vm);
+void vmmu_mmu_write_lock(struct vmmu_vm *vm) __acquires(&vm->mmu_lock);
+void vmmu_mmu_write_unlock(struct vmmu_vm *vm) __releases(&vm->mmu_lock);
 
 /* fault.c */
 int vmmu_page_fault(struct vmmu_vm *vm, struct vmmu_page_fault *fault);
