@@ -4,7 +4,7 @@
 # /init of the emulated machine.  The kernel log goes to ttyS0 (console);
 # test output, markers and the final dmesg go to ttyS1, which the host reads.
 # /harness.conf (written by mkinitramfs.sh) sets MODE, TESTS, KVM_MODULES,
-# VMMU_KO and KVM_VENDOR_KO.
+# VMMU_KO and KVM_VENDOR_KO (KVM_MODULES: kvm's modules in load order).
 
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -14,7 +14,7 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 . /harness.conf
-export VMMU_KO KVM_VENDOR_KO PATH=/bin:/selftests
+export VMMU_KO KVM_VENDOR_KO KVM_MODULES PATH=/bin:/selftests
 
 OUT=/dev/ttyS1
 mark() { echo "### $*" > $OUT; }

@@ -123,6 +123,28 @@ PAYLOAD guest_read_loop
 	xor %eax, %eax
 	DONE
 
+/*
+ * rdi = control word, rsi = data word.  Keep reading both (the data's
+ * translation stays hot in the TLB); when the control word changes, OUT
+ * the data word to GUEST_PORT_VALUE with rbx = the new control word.  A
+ * control word of ~0 ends it.
+ */
+PAYLOAD guest_poll_report
+	xor %r8d, %r8d
+1:	movl (%rsi), %ecx
+	movl (%rdi), %eax
+	cmp %r8d, %eax
+	je 1b
+	mov %eax, %r8d
+	cmp $0xffffffff, %eax
+	je 2f
+	mov %r8, %rbx
+	movl (%rsi), %eax
+	outl %eax, $GUEST_PORT_VALUE
+	jmp 1b
+2:	xor %eax, %eax
+	DONE
+
 PAYLOAD guest_sse			/* rdi = where xmm0 goes, rsi = xmm1's */
 	movdqu %xmm0, (%rdi)
 	movdqu (%rsi), %xmm1

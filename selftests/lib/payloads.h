@@ -94,6 +94,14 @@ extern const char guest_spin[];
  */
 extern const char guest_read_loop[];
 
+/*
+ * rdi = a control word, rsi = a data word (gpas).  Spin reading both; each
+ * time the control word changes, OUT the data word (32 bits) to
+ * GUEST_PORT_VALUE with rbx = the control word.  Control ~0: DONE 0.  The
+ * coherence oracle: the host changes the data's backing, then the control.
+ */
+extern const char guest_poll_report[];
+
 /* Store xmm0 at rdi, load xmm1 from rsi.  DONE 0. */
 extern const char guest_sse[];
 

@@ -410,12 +410,17 @@ int wait_task_blocked_in(int tid, long nr, int settle_ms, int ms)
 
 int load_module(const char *path)
 {
+	return load_module_params(path, "");
+}
+
+int load_module_params(const char *path, const char *params)
+{
 	int fd, r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	r = syscall(SYS_finit_module, fd, "", 0);
+	r = syscall(SYS_finit_module, fd, params, 0);
 	r = r ? -errno : 0;
 	close(fd);
 	return r;

@@ -128,6 +128,7 @@ int wait_task_blocked_in(int tid, long nr, int settle_ms, int ms);
 
 /* Module (un)loading; 0 or -errno.  @path is a .ko file. */
 int load_module(const char *path);
+int load_module_params(const char *path, const char *params);
 int unload_module(const char *name);
 bool module_loaded(const char *name);
 
