@@ -56,16 +56,18 @@ FIXTURE_VARIANT_ADD(vcpu, vmmu) {
 	.backend = GUEST_VMMU,
 };
 
-FIXTURE_SETUP(vcpu)
+/* A VM of @backend with the data slot and vCPU 0, in long mode. */
+static void vm_setup(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(vcpu) *self, enum guest_backend backend)
 {
-	long n = guest_backend_vcpus(variant->backend);
+	long n = guest_backend_vcpus(backend);
 
 	if (n == 0)
 		SKIP(return, "%s cannot run vCPUs here (VMMU_CAP_VCPUS is 0)",
-		     guest_backend_name(variant->backend));
-	ASSERT_LT(0, n) TH_LOG("%s: %s", guest_backend_name(variant->backend),
+		     guest_backend_name(backend));
+	ASSERT_LT(0, n) TH_LOG("%s: %s", guest_backend_name(backend),
 			       strerror(-n));
-	ASSERT_EQ(0, guest_vm_create(&self->vm, variant->backend));
+	ASSERT_EQ(0, guest_vm_create(&self->vm, backend));
 	self->data = guest_alloc(DATA_SIZE, 2 * MB);
 	ASSERT_NE(NULL, self->data);
 	ASSERT_EQ(0, guest_set_memslot(&self->vm, DATA_SLOT, 0, DATA_GPA,
@@ -73,11 +75,36 @@ FIXTURE_SETUP(vcpu)
 	ASSERT_EQ(0, guest_vcpu_create(&self->vm, &self->vcpu, 0));
 }
 
-FIXTURE_TEARDOWN(vcpu)
+static void vm_teardown(FIXTURE_DATA(vcpu) *self)
 {
 	guest_vcpu_destroy(&self->vcpu);
 	guest_vm_destroy(&self->vm);
 	guest_free(self->data, DATA_SIZE);
+}
+
+FIXTURE_SETUP(vcpu)
+{
+	vm_setup(_metadata, self, variant->backend);
+}
+
+FIXTURE_TEARDOWN(vcpu)
+{
+	vm_teardown(self);
+}
+
+/* The same, for tests of vmmu's own rules and guarantees. */
+FIXTURE(vmmu) {
+	FIXTURE_DATA(vcpu) vm;
+};
+
+FIXTURE_SETUP(vmmu)
+{
+	vm_setup(_metadata, &self->vm, GUEST_VMMU);
+}
+
+FIXTURE_TEARDOWN(vmmu)
+{
+	vm_teardown(&self->vm);
 }
 
 static bool is_kvm(const FIXTURE_VARIANT(vcpu) *variant)
@@ -764,6 +791,119 @@ TEST(vmmu_foreign_format_has_no_vcpus)
 	EXPECT_EQ(-EOPNOTSUPP, r);
 	close(vm);
 	close(dev);
+}
+
+/*
+ * Bad special registers are refused with EINVAL and change nothing: the
+ * vCPU runs as before.  (vmmu's rules; KVM accepts some of these and
+ * fails the entry instead.)
+ */
+TEST_F(vmmu, sregs_bad_input)
+{
+	struct vmmu_sregs good, bad;
+	int fd = self->vm.vcpu.fd;
+
+	ASSERT_EQ(0, ioctl(fd, VMMU_GET_SREGS, &good));
+
+	bad = good;
+	bad.efer |= 1ULL << 12;				/* SVME is not the guest's */
+	EXPECT_EQ(-1, ioctl(fd, VMMU_SET_SREGS, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	bad = good;
+	bad.cs.db = 1;					/* 64-bit code with D */
+	EXPECT_EQ(-1, ioctl(fd, VMMU_SET_SREGS, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	bad = good;
+	bad.cr4 &= ~0x20ULL;				/* long mode without PAE */
+	EXPECT_EQ(-1, ioctl(fd, VMMU_SET_SREGS, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	bad = good;
+	bad.cr0 &= ~1ULL;				/* PG without PE */
+	EXPECT_EQ(-1, ioctl(fd, VMMU_SET_SREGS, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	bad = good;
+	bad.ss.dpl = 4;					/* out of range */
+	EXPECT_EQ(-1, ioctl(fd, VMMU_SET_SREGS, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	bad = good;
+	bad.reserved[0] = 1;
+	EXPECT_EQ(-1, ioctl(fd, VMMU_SET_SREGS, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	bad = good;
+	bad.gdt.padding[1] = 1;
+	EXPECT_EQ(-1, ioctl(fd, VMMU_SET_SREGS, &bad));
+	EXPECT_EQ(EINVAL, errno);
+
+	ASSERT_EQ(0, ioctl(fd, VMMU_GET_SREGS, &bad));
+	EXPECT_EQ(0, memcmp(&good, &bad, sizeof(good)));
+	expect_vcpu_works(_metadata, &self->vm.vcpu);
+}
+
+/*
+ * The VMM is killed while its vCPU spins in the guest: the VM and its
+ * vCPU go, and the kernel log stays clean (the harness checks it).
+ */
+TEST_F_TIMEOUT(vcpu, vcpu_killed_mid_run, 120)
+{
+	volatile __u64 *ctl = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	long vms = vmmu_live_vms();
+	double deadline;
+	int status;
+	pid_t pid;
+
+	ASSERT_TRUE(ctl != MAP_FAILED);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct guest_vcpu vcpu;
+		struct guest_vm vm;
+
+		if (guest_vm_create(&vm, variant->backend) ||
+		    guest_set_memslot(&vm, 1, 0, DATA_GPA, PAGE, (void *)ctl) ||
+		    guest_vcpu_create(&vm, &vcpu, 0) ||
+		    guest_vcpu_call(&vcpu, guest_spin, DATA_GPA, 0, 0, 0))
+			_exit(1);
+		for (;;)
+			guest_run(&vcpu);
+	}
+	deadline = now_ms() + 30000;
+	while (!ctl[GUEST_SPIN_COUNT / 8] && now_ms() < deadline)
+		usleep(1000);
+	ASSERT_NE(0, ctl[GUEST_SPIN_COUNT / 8]) TH_LOG("the guest never ran");
+	usleep(100000);		/* well inside the guest by now */
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	if (!is_kvm(variant))
+		EXPECT_EQ(vms, vmmu_wait_live_vms(vms, 5000));
+	munmap((void *)ctl, PAGE);
+}
+
+/*
+ * A guest that spins for longer than the RCU stall timeout (21 s) makes
+ * the host stall nothing: host interrupts take it out of the guest and
+ * the run loop reschedules.  A stall, a lost tick or a soft lockup would
+ * show in the kernel log, which the harness checks.
+ */
+TEST_F_TIMEOUT(vmmu, long_spin_stalls_nothing, 120)
+{
+	volatile __u64 *ctl = (volatile __u64 *)self->vm.data;
+	struct spin_job job = { .vcpu = &self->vm.vcpu };
+	pthread_t thread;
+	__u64 before;
+
+	ASSERT_EQ(0, guest_vcpu_call(&self->vm.vcpu, guest_spin, DATA_GPA, 0, 0,
+				     0));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, run_once, &job));
+	sleep(25);
+	before = ctl[GUEST_SPIN_COUNT / 8];
+	usleep(200000);
+	EXPECT_LT(before, ctl[GUEST_SPIN_COUNT / 8]) TH_LOG("the guest stopped");
+	ctl[GUEST_SPIN_STOP / 8] = 1;
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	EXPECT_EQ(0, job.err);
+	EXPECT_TRUE(is_done(&self->vm.vcpu.exit, 0));
 }
 
 /*
