@@ -105,10 +105,14 @@ TRACE_EVENT(kvm_entry,
 	    TP_PROTO(unsigned int vcpu_id, unsigned long rip),
 	    TP_ARGS(vcpu_id, rip),
 	    TP_STRUCT__entry(__field(unsigned int, vcpu_id)
-			     __field(unsigned long, rip)),
+			     __field(unsigned long, rip)
+			     __field(bool, immediate_exit)),
 	    TP_fast_assign(__entry->vcpu_id = vcpu_id;
-			   __entry->rip = rip;),
-	    TP_printk("vcpu %u, rip 0x%lx", __entry->vcpu_id, __entry->rip));
+			   __entry->rip = rip;
+			   /* vmmu never enters only to exit at once */
+			   __entry->immediate_exit = false;),
+	    TP_printk("vcpu %u, rip 0x%lx%s", __entry->vcpu_id, __entry->rip,
+		      __entry->immediate_exit ? "[immediate exit]" : ""));
 
 TRACE_EVENT(kvm_exit,
 	    TP_PROTO(unsigned int vcpu_id, unsigned int exit_reason,

@@ -906,6 +906,82 @@ TEST_F_TIMEOUT(vmmu, long_spin_stalls_nothing, 120)
 	EXPECT_TRUE(is_done(&self->vm.vcpu.exit, 0));
 }
 
+#define TRACING		"/sys/kernel/tracing"
+
+/* The non-common field names of an event's format, space separated. */
+static int event_fields(const char *sys, const char *event, char *out,
+			size_t len)
+{
+	char path[256], line[512];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), TRACING "/events/%s/%s/format", sys, event);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		char *field = strstr(line, "field:"), *end, *name;
+
+		if (!field || strstr(field, "common_"))
+			continue;
+		end = strchr(field, ';');
+		if (!end)
+			continue;
+		*end = '\0';
+		name = strrchr(field, ' ');
+		n += snprintf(out + n, len - n, "%s ", name ? name + 1 : field);
+	}
+	fclose(f);
+	return 0;
+}
+
+/*
+ * vmmu's vCPU events carry KVM's names and fields (KVM is loaded beside
+ * it), and fire: entry, an exit for HLT (SVM exit code 0x78) and the
+ * nested page faults of a guest touching fresh memory.
+ */
+TEST_F(vmmu, trace_events_like_kvm)
+{
+	static const char *const events[] = {
+		"kvm_entry", "kvm_exit", "kvm_page_fault",
+	};
+	bool entry = false, hlt = false, npf = false;
+	char ours[512], kvms[512], line[512];
+	unsigned int i;
+	FILE *f;
+
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, event_fields("vmmu", events[i], ours, sizeof(ours)));
+		ASSERT_EQ(0, event_fields("kvm", events[i], kvms, sizeof(kvms)));
+		EXPECT_STREQ(kvms, ours) TH_LOG("%s", events[i]);
+	}
+
+	ASSERT_EQ(0, write_file(TRACING "/events/vmmu/enable", "1"));
+	ASSERT_EQ(0, write_file(TRACING "/trace", ""));
+	ASSERT_EQ(0, guest_vcpu_call(&self->vm.vcpu, guest_fill, DATA_GPA,
+				     16 * PAGE, SEED, 0));
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vm.vcpu));
+	ASSERT_EQ(0, guest_vcpu_call(&self->vm.vcpu, guest_hlt, 0, 0, 0, 0));
+	ASSERT_EQ(0, guest_run(&self->vm.vcpu));
+	EXPECT_EQ(GUEST_EXIT_HLT, self->vm.vcpu.exit.kind);
+	ASSERT_EQ(0, write_file(TRACING "/events/vmmu/enable", "0"));
+
+	f = fopen(TRACING "/trace", "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		entry |= strstr(line, " kvm_entry: vcpu 0") != NULL;
+		hlt |= strstr(line, " kvm_exit: vcpu 0 reason 0x78 ") != NULL;
+		npf |= strstr(line, " kvm_page_fault: vcpu 0") &&
+		       strstr(line, "address 0x0000000040");
+	}
+	fclose(f);
+	EXPECT_TRUE(entry);
+	EXPECT_TRUE(hlt);
+	EXPECT_TRUE(npf);
+}
+
 /*
  * The coherence oracle.  A vCPU keeps the translation of a data page hot
  * in its TLB (guest_poll_report) while the host changes what backs the
