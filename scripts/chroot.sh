@@ -202,7 +202,7 @@ resolve() {
 	echo "deb [signed-by=$KEYRING] $(debian_mirror) $suite main" > "$dir/sources.list"
 	pkg=$want ver=$wantv rel=${want#linux-headers-}
 	key=$(chroot_key "$suite" "$pkg" "$ver")
-	if ! suite_apt "$suite" apt-get update -qq > "$dir/update.log" 2>&1; then
+	if ! suite_apt "$suite" apt-get update -qq --error-on=any > "$dir/update.log" 2>&1; then
 		healthy "$CHROOT_CACHE/chroot-$key" "$key" ||
 			die "cannot read the $suite package index (see $dir/update.log) and $pkg $ver is not cached"
 		loud "kernel $label: could not refresh the $suite index (see $dir/update.log); testing the cached $pkg $ver"
