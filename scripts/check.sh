@@ -66,8 +66,9 @@ build_module() {
 	dir=$(module_build "$label")
 	stage_sources "$dir"
 	kmake "$label" "$dir" W=1 modules > "$log" 2>&1 || return 1
-	# W=1 builds must be warning-free; sparse output is checked by lint.
-	! grep -E 'warning:|error:' "$log"
+	# W=1 builds must be warning-free (modpost's too, in capitals);
+	# sparse output is checked by lint.
+	! grep -i -E 'warning:|error:' "$log"
 }
 
 if want build || want boot; then
