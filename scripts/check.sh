@@ -9,6 +9,8 @@
 #   dkms   dkms add/build/install/remove per kernel, for real
 #   boot   boot every kernel under QEMU with kvm_amd and vmmu loaded, run the
 #          selftests, scan the kernel log for warnings
+# A kernel from another Debian suite (kernels.list) is built, linted and
+# DKMS-installed in its build chroot (scripts/chroot.sh).
 # Options:
 #   --kernel LABEL   only this kernel (see scripts/kernels.list)
 #   --test T         only these tests in the boot lane: binary or binary:test,
