@@ -9,4 +9,14 @@
 
 #include "compat_gen.h"
 
+/*
+ * What the mmu_notifier_ops aging callbacks (clear_flush_young,
+ * clear_young, test_young) return: bool from 7.x, int before.
+ */
+#ifdef VMMU_HAVE_MN_YOUNG_BOOL
+#define vmmu_mn_young_t bool
+#else
+#define vmmu_mn_young_t int
+#endif
+
 #endif /* VMMU_COMPAT_H */

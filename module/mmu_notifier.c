@@ -252,21 +252,25 @@ static bool vmmu_mn_age(struct vmmu_vm *vm, unsigned long start,
  * No TLB caches the accessed bits yet (the vCPU backends will flush here),
  * so clearing with and without a flush is the same.
  */
-static int vmmu_mn_clear_flush_young(struct mmu_notifier *mn,
-				     struct mm_struct *mm,
-				     unsigned long start, unsigned long end)
+static vmmu_mn_young_t vmmu_mn_clear_flush_young(struct mmu_notifier *mn,
+						 struct mm_struct *mm,
+						 unsigned long start,
+						 unsigned long end)
 {
 	return vmmu_mn_age(mn_to_vm(mn), start, end, vmmu_mmu_age_gfn_range);
 }
 
-static int vmmu_mn_clear_young(struct mmu_notifier *mn, struct mm_struct *mm,
-			       unsigned long start, unsigned long end)
+static vmmu_mn_young_t vmmu_mn_clear_young(struct mmu_notifier *mn,
+					   struct mm_struct *mm,
+					   unsigned long start,
+					   unsigned long end)
 {
 	return vmmu_mn_age(mn_to_vm(mn), start, end, vmmu_mmu_age_gfn_range);
 }
 
-static int vmmu_mn_test_young(struct mmu_notifier *mn, struct mm_struct *mm,
-			      unsigned long address)
+static vmmu_mn_young_t vmmu_mn_test_young(struct mmu_notifier *mn,
+					  struct mm_struct *mm,
+					  unsigned long address)
 {
 	return vmmu_mn_age(mn_to_vm(mn), address, address + 1,
 			   vmmu_mmu_test_age_gfn_range);

@@ -37,7 +37,7 @@ initrd=$out/initrd.gz
 # vCPUs still interleave, and cost no more on two host cores.
 qemu=(qemu-system-x86_64 -accel tcg,thread=single -machine q35
 	-cpu EPYC,+svm,+npt -smp 2 -m 4096 -no-reboot -display none
-	-kernel "$(kernel_root "$label")/boot/vmlinuz-$rel" -initrd "$initrd"
+	-kernel "$(kernel_image "$label")" -initrd "$initrd"
 	-append "console=ttyS0,115200 panic=-1 panic_on_warn=1 oops=panic hugepagesz=2M hugepages=16 hugepagesz=1G hugepages=1")
 
 if [ $shell = 1 ]; then

@@ -10,8 +10,12 @@ set -euo pipefail
 PKGS=(
 	make gcc gcc-multilib perl cpio xz-utils kmod
 	qemu-system-x86 busybox-static dkms openssl sparse "$KSRC_PKG"
+	debootstrap
 )
-while read -r _ meta; do PKGS+=("$meta"); done < <(grep -v '^#' "$TOP/scripts/kernels.list")
+# Only this machine's own kernels' headers are installed here.
+for label in $(kernel_labels); do
+	[ -n "$(kernel_suite "$label")" ] || PKGS+=("$(kernel_meta "$label")")
+done
 
 as_root() {
 	if [ "$(id -u)" = 0 ]; then "$@"
@@ -47,16 +51,43 @@ if [ ! -f "$ksrc/scripts/checkpatch.pl" ]; then
 	mv "$tmp" "$ksrc"
 fi
 
+# Kernels from another suite: the pinned version, or the newest.
+for label in $(kernel_labels); do
+	[ -z "$(kernel_suite "$label")" ] || "$TOP/scripts/chroot.sh" resolve "$label"
+done
+
 # Kernel images and modules for the emulated machines.
 for label in $(kernel_labels); do
 	rel=$(kernel_release "$label")
 	dir=$CACHE/kernels/$rel
-	[ -f "$dir/root/boot/vmlinuz-$rel" ] && continue
+	[ -f "$dir/root/lib/modules/$rel/modules.dep" ] && [ -f "$(kernel_image "$label")" ] && continue
 	say "fetching kernel $rel ($label)"
 	rm -rf "$dir" && mkdir -p "$dir/root"
-	(cd "$dir" && apt-get download -qq -o APT::Sandbox::User="$(id -un)" "linux-image-$rel" >/dev/null)
-	dpkg -x "$dir"/linux-image-"$rel"_*.deb "$dir/root"
-	[ -f "$dir/root/boot/vmlinuz-$rel" ] || die "no kernel image in linux-image-$rel"
+	suite=$(kernel_suite "$label")
+	if [ -z "$suite" ]; then
+		apt=(apt-get)
+		pkgs=("linux-image-$rel")
+	else
+		apt=(suite_apt "$suite" apt-get)
+		# Newer image packages are split: the image is in one of the
+		# packages it depends on, the modules in another.
+		ver=$(kernel_resolved "$label" | cut -d' ' -f3)
+		pkgs=("linux-image-$rel=$ver")
+		for p in $(suite_apt "$suite" apt-cache show "linux-image-$rel=$ver" |
+			sed -n 's/^Depends: //p' | tr ',' '\n' | sed 's/^ *\([^ ]*\).*/\1/' | grep -- "-$rel\$"); do
+			pkgs+=("$p=$ver")
+		done
+	fi
+	(cd "$dir" && "${apt[@]}" download -qq -o APT::Sandbox::User="$(id -un)" "${pkgs[@]}" >/dev/null)
+	for deb in "$dir"/*.deb; do dpkg -x "$deb" "$dir/root"; done
+	# Packages that put the modules in /usr/lib/modules only.
+	[ -e "$dir/root/lib" ] || ln -s usr/lib "$dir/root/lib"
+	[ -f "$(kernel_image "$label")" ] || die "no kernel image in ${pkgs[*]}"
 	# The package's modules.dep is made at install time: make it here.
 	depmod -b "$dir/root" "$rel"
+done
+
+# Their build chroots, with their headers, compiler and dkms.
+for label in $(kernel_labels); do
+	[ -z "$(kernel_suite "$label")" ] || "$TOP/scripts/chroot.sh" setup "$label"
 done

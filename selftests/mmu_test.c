@@ -9,9 +9,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -650,6 +653,9 @@ TEST_F_TIMEOUT(mmu, zap_bound, 300)
 	munmap(mem + ZAP_SIZE / 2, ZAP_SIZE / 2);
 }
 
+#ifndef MADV_COLD
+#define MADV_COLD	20
+#endif
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT	21
 #endif
@@ -672,18 +678,37 @@ static __u64 pagemap(const void *addr)
 #define PM_SWAPPED	(1ULL << 62)
 
 /*
- * Host reclaim and the guest.  Reclaim asks the VM whether it used a page
- * (clear_flush_young): on kernels whose MADV_PAGEOUT looks at references
- * (before 6.10) a page the guest just used stays, and loses its accessed
- * bit; a page it did not use is swapped out, which zaps its mapping, and
- * comes back with its data on the next guest access.
+ * MADV_PAGEOUT @p until it is swapped out (a page still in a per-CPU LRU
+ * batch cannot be isolated yet): whether it was.
+ */
+static bool page_out(char *p)
+{
+	int tries;
+
+	madvise(p, PAGE, MADV_PAGEOUT);
+	for (tries = 0; tries < 50 && !(pagemap(p) & PM_SWAPPED); tries++) {
+		usleep(20 * 1000);
+		madvise(p, PAGE, MADV_PAGEOUT);
+	}
+	return pagemap(p) & PM_SWAPPED;
+}
+
+/*
+ * Host reclaim and the guest.  A page the guest did not use is swapped
+ * out, which zaps its mapping, and comes back with its data on the next
+ * guest access.  A page the guest just used: up to 6.9 (Debian's 6.1),
+ * MADV_PAGEOUT asks the VM whether it was used (clear_flush_young), and
+ * keeps it, with its accessed bit cleared.  From 6.10 (6.12, 7.2) it
+ * ignores references and never asks: the used page goes like the idle one
+ * (what 7.2 guarantees), and aging is tested by mglru_aging_asks_the_vm.
+ * Nothing the kernel exports tells which MADV_PAGEOUT it has: this is the
+ * one place the tests look at the version.
  */
 TEST_F(mmu, reclaim_and_swap)
 {
 	char *used = self->mem + 300 * PAGE, *idle = self->mem + 301 * PAGE;
 	__u64 gused = GPA + 300 * PAGE, gidle = GPA + 301 * PAGE;
 	bool refs = !kernel_at_least(6, 10);
-	int tries;
 
 	ASSERT_EQ(0, access("/dev/zram0", F_OK)) TH_LOG("no swap device");
 	memset(used, 'u', PAGE);
@@ -692,26 +717,25 @@ TEST_F(mmu, reclaim_and_swap)
 	ASSERT_EQ(0x6969696969696969ULL, guest_read64(self->vm, gidle));
 	ASSERT_TRUE(translate(self->vm, gidle).flags & VMMU_TRANSLATE_MAPPED);
 	/* Only the guest, not the host, uses this one from now on. */
-	ASSERT_EQ(0, madvise(idle, PAGE, MADV_PAGEOUT));
-	for (tries = 0; tries < 50 && !(pagemap(idle) & PM_SWAPPED); tries++) {
-		usleep(20 * 1000);
-		madvise(idle, PAGE, MADV_PAGEOUT);
-	}
-	ASSERT_TRUE(pagemap(idle) & PM_SWAPPED);
+	ASSERT_TRUE(page_out(idle));
 	/* Swapped out: the guest mapping went with the host's. */
 	EXPECT_EQ(0, translate(self->vm, gidle).flags);
 
 	/* The guest uses the page; the host does not touch it. */
 	ASSERT_EQ(0x7575757575757575ULL, guest_read64(self->vm, gused));
 	ASSERT_TRUE(translate(self->vm, gused).flags & VMMU_TRANSLATE_ACCESSED);
-	madvise(used, PAGE, MADV_PAGEOUT);
 	if (refs) {
+		madvise(used, PAGE, MADV_PAGEOUT);
 		/* The VM said the page was young: reclaim kept it. */
 		EXPECT_TRUE(pagemap(used) & PM_PRESENT);
 		EXPECT_FALSE(translate(self->vm, gused).flags &
 			     VMMU_TRANSLATE_ACCESSED);
 		EXPECT_TRUE(translate(self->vm, gused).flags &
 			    VMMU_TRANSLATE_MAPPED);
+	} else {
+		/* References ignored: swapped out, and unmapped. */
+		EXPECT_TRUE(page_out(used));
+		EXPECT_EQ(0, translate(self->vm, gused).flags);
 	}
 
 	/* Swapped-out data comes back through the guest, intact. */
@@ -720,6 +744,118 @@ TEST_F(mmu, reclaim_and_swap)
 	EXPECT_EQ(0x7575757575757575ULL, guest_read64(self->vm, gused + 64));
 	ASSERT_EQ(0, guest_write(self->vm, gidle, "I", 1));
 	EXPECT_EQ('I', idle[0]);
+}
+
+#define LRU_GEN_CAPS	"/sys/kernel/mm/lru_gen/enabled"
+#define LRU_GEN_DEBUG	"/sys/kernel/debug/lru_gen"
+
+/*
+ * Is the multi-gen LRU on, with its page-table walk (capabilities 0x1
+ * and 0x2 of LRU_GEN_CAPS)?
+ */
+static bool mglru_walks(void)
+{
+	unsigned int caps = 0;
+	FILE *f = fopen(LRU_GEN_CAPS, "r");
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%x", &caps) != 1)
+		caps = 0;
+	fclose(f);
+	return (caps & 3) == 3;
+}
+
+/*
+ * One forced aging pass of the multi-gen LRU over this process's memory
+ * cgroup, on its first node, through debugfs: "+ memcg node max_seq
+ * swappiness force_scan".  0 or -errno.
+ */
+static int mglru_age(void)
+{
+	char cg[256] = "/", path[256], line[256], cmd[128];
+	unsigned long long id = 0, seq, max_seq = 0;
+	bool ours = false, found = false;
+	int nid = -1, n;
+	FILE *f;
+
+	/* The root group unless /proc/self/cgroup names another. */
+	f = fopen("/proc/self/cgroup", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3))
+			sscanf(line + 3, "%255s", cg);
+	fclose(f);
+
+	f = fopen(LRU_GEN_DEBUG, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "memcg %llu %255s", &seq, path) == 2) {
+			if (found)
+				break;
+			ours = !strcmp(path, cg);
+			if (ours)
+				id = seq;
+		} else if (ours && sscanf(line, " node %d", &n) == 1) {
+			if (found)
+				break;
+			nid = n;
+		} else if (ours && nid >= 0 && sscanf(line, " %llu", &seq) == 1) {
+			found = true;
+			if (seq > max_seq)
+				max_seq = seq;
+		}
+	}
+	fclose(f);
+	if (!found)
+		return -ENOENT;
+	snprintf(cmd, sizeof(cmd), "+ %llu %d %llu 100 1\n", id, nid, max_seq);
+	return write_file(LRU_GEN_DEBUG, cmd);
+}
+
+/*
+ * Aging by the multi-gen LRU.  Where it is on (by default on Debian's 6.12
+ * and 7.2, not on 6.1), its page-table walk asks the secondary MMUs of an
+ * mm with notifiers about each present page, young in the host or not
+ * (clear_young(), which returns bool on 7.2): a forced aging pass must
+ * clear the accessed bit of a page the guest used, and leave it mapped.
+ * This is what 7.2 guarantees for aging; MADV_PAGEOUT no longer asks.
+ * Where the multi-gen LRU is off, reclaim asks through the rmap
+ * (clear_flush_young()), which reclaim_and_swap tests.
+ */
+TEST_F(mmu, mglru_aging_asks_the_vm)
+{
+	char *p = self->mem + 310 * PAGE;
+	__u64 gpa = GPA + 310 * PAGE;
+	cpu_set_t cpus;
+	int i;
+
+	if (!mglru_walks()) {
+		TH_LOG("multi-gen LRU off: aging is reclaim_and_swap's");
+		return;
+	}
+	/*
+	 * The walk skips pages not yet on an LRU list: a new page waits in
+	 * a per-CPU batch, which MADV_COLD drains on its CPU (it also makes
+	 * the host's own pte old, and does not ask the VM).
+	 */
+	CPU_ZERO(&cpus);
+	CPU_SET(sched_getcpu(), &cpus);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(cpus), &cpus));
+	memset(p, 'a', PAGE);
+	ASSERT_EQ(0, madvise(p, PAGE, MADV_COLD));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0x6161616161616161ULL, guest_read64(self->vm, gpa));
+		ASSERT_TRUE(translate(self->vm, gpa).flags &
+			    VMMU_TRANSLATE_ACCESSED);
+		ASSERT_EQ(0, mglru_age());
+		EXPECT_TRUE(translate(self->vm, gpa).flags &
+			    VMMU_TRANSLATE_MAPPED);
+		EXPECT_FALSE(translate(self->vm, gpa).flags &
+			     VMMU_TRANSLATE_ACCESSED);
+	}
 }
 
 #define KSM	"/sys/kernel/mm/ksm/"
