@@ -19,4 +19,24 @@
 #define vmmu_mn_young_t int
 #endif
 
+/* cpuid_count(), cpuid_ebx(): <asm/processor.h> before 7.x. */
+#ifdef VMMU_HAVE_CPUID_API_H
+#include <asm/cpuid/api.h>
+#endif
+
+/* The 64-bit MSR accessors: rdmsrq()/wrmsrq() from 7.x, rdmsrl() before. */
+#ifndef VMMU_HAVE_RDMSRQ
+#define rdmsrq(msr, val)	rdmsrl(msr, val)
+#define wrmsrq(msr, val)	wrmsrl(msr, val)
+#endif
+
+/* The VMCB field and bit that enable nested paging. */
+#ifdef VMMU_HAVE_VMCB_MISC_CTL
+#define vmmu_vmcb_np_ctl		misc_ctl
+#define VMMU_VMCB_NP_ENABLE		SVM_MISC_ENABLE_NP
+#else
+#define vmmu_vmcb_np_ctl		nested_ctl
+#define VMMU_VMCB_NP_ENABLE		SVM_NESTED_CTL_NP_ENABLE
+#endif
+
 #endif /* VMMU_COMPAT_H */

@@ -14,6 +14,7 @@
 #include <asm/fpu/xcr.h>
 #include <asm/processor.h>
 
+#include "compat.h"
 #include "fpu.h"
 
 #define XSAVE_HDR		512

@@ -106,7 +106,7 @@ static void svm_init_vmcb(struct vmmu_vcpu *vcpu, struct vmcb *vmcb)
 	c->msrpm_base_pa = vmmu_svm_msrpm_pa;
 	c->asid = vmmu_svm_asid;
 	c->int_ctl = V_INTR_MASKING_MASK;
-	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	c->vmmu_vmcb_np_ctl = VMMU_VMCB_NP_ENABLE;
 	c->nested_cr3 = page_to_phys(vcpu->vm->root->page);
 
 	svm_seg(&s->cs, 0xf000, SVM_SELECTOR_P_MASK | SVM_SELECTOR_S_MASK |
@@ -484,7 +484,7 @@ static bool svm_usable(void)
 
 	if (!boot_cpu_has(X86_FEATURE_SVM) || !boot_cpu_has(X86_FEATURE_NPT))
 		return false;
-	rdmsrl(MSR_VM_CR, vm_cr);
+	rdmsrq(MSR_VM_CR, vm_cr);
 	return !(vm_cr & SVM_VM_CR_SVM_DIS_MASK);
 }
 

@@ -125,16 +125,16 @@ void vmmu_svm_borrow(struct vmmu_svm_cpu *sc, struct vmmu_svm_borrow *b)
 {
 	lockdep_assert_irqs_disabled();
 
-	rdmsrl(MSR_EFER, b->efer);
-	rdmsrl(MSR_VM_HSAVE_PA, b->hsave_pa);
+	rdmsrq(MSR_EFER, b->efer);
+	rdmsrq(MSR_VM_HSAVE_PA, b->hsave_pa);
 	b->shared = b->efer & EFER_SVME;
 	/*
 	 * Our own host-save page even when SVM was on: kvm_amd keeps state
 	 * in its page across entries for SEV-ES guests.
 	 */
-	wrmsrl(MSR_VM_HSAVE_PA, page_to_phys(sc->hsave));
+	wrmsrq(MSR_VM_HSAVE_PA, page_to_phys(sc->hsave));
 	if (!b->shared)
-		wrmsrl(MSR_EFER, b->efer | EFER_SVME);
+		wrmsrq(MSR_EFER, b->efer | EFER_SVME);
 }
 
 /* Still with interrupts off, GIF set again: put everything back. */
@@ -150,7 +150,7 @@ void vmmu_svm_give_back(struct vmmu_svm_cpu *sc,
 		asm volatile("clgi; vmrun %%rax; stgi"
 			     : : "a" (pa) : "memory", "cc");
 	} else {
-		wrmsrl(MSR_EFER, b->efer);
+		wrmsrq(MSR_EFER, b->efer);
 	}
-	wrmsrl(MSR_VM_HSAVE_PA, b->hsave_pa);
+	wrmsrq(MSR_VM_HSAVE_PA, b->hsave_pa);
 }
