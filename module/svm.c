@@ -357,7 +357,8 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 
 	run->guest_rip = vmcb->save.rip;
 	trace_kvm_exit(vcpu->id, c->exit_code, vmcb->save.rip, info1,
-		       c->exit_info_2, c->exit_int_info, c->exit_int_info_err);
+		       c->exit_info_2, c->exit_int_info, c->exit_int_info_err,
+		       READ_ONCE(vcpu->requests));
 
 	switch (c->exit_code) {
 	case SVM_EXIT_INTR:
@@ -444,7 +445,8 @@ static int svm_vcpu_run(struct vmmu_vcpu *vcpu)
 	if (pkru)
 		host_pkru = rdpkru();
 
-	trace_kvm_entry(vcpu->id, vmcb->save.rip);
+	trace_kvm_entry(vcpu->id, vmcb->save.rip, vmcb->control.event_inj,
+			vmcb->control.event_inj_err);
 	asm volatile("clgi" : : : "memory");
 	vmmu_fpu_load_guest(vcpu->xsave);
 	__vmmu_svm_vmrun(__pa(vmcb), page_to_phys(sc->host_save),

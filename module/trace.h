@@ -97,29 +97,38 @@ TRACE_EVENT(vmmu_zap_gfn_range,
 
 /*
  * vCPU events, named and shaped as KVM's x86 events of the same names
- * (system kvm), so that a script reading those reads these by changing
- * only the system.  isa 2 is SVM, as KVM_ISA_SVM; exit_reason is the
- * hardware's exit code.
+ * (system kvm), with every field those have on any kernel vmmu supports
+ * (7.2's are the most), so that a script reading KVM's reads these by
+ * changing only the system.  isa 2 is SVM, as KVM_ISA_SVM; exit_reason is
+ * the hardware's exit code; intr_info and error_code at entry are the
+ * event being injected.
  */
 TRACE_EVENT(kvm_entry,
-	    TP_PROTO(unsigned int vcpu_id, unsigned long rip),
-	    TP_ARGS(vcpu_id, rip),
+	    TP_PROTO(unsigned int vcpu_id, unsigned long rip, u32 intr_info,
+		     u32 error_code),
+	    TP_ARGS(vcpu_id, rip, intr_info, error_code),
 	    TP_STRUCT__entry(__field(unsigned int, vcpu_id)
 			     __field(unsigned long, rip)
-			     __field(bool, immediate_exit)),
+			     __field(bool, immediate_exit)
+			     __field(u32, intr_info)
+			     __field(u32, error_code)),
 	    TP_fast_assign(__entry->vcpu_id = vcpu_id;
 			   __entry->rip = rip;
 			   /* vmmu never enters only to exit at once */
-			   __entry->immediate_exit = false;),
-	    TP_printk("vcpu %u, rip 0x%lx%s", __entry->vcpu_id, __entry->rip,
-		      __entry->immediate_exit ? "[immediate exit]" : ""));
+			   __entry->immediate_exit = false;
+			   __entry->intr_info = intr_info;
+			   __entry->error_code = error_code;),
+	    TP_printk("vcpu %u, rip 0x%lx%s intr_info 0x%08x error_code 0x%08x",
+		      __entry->vcpu_id, __entry->rip,
+		      __entry->immediate_exit ? "[immediate exit]" : "",
+		      __entry->intr_info, __entry->error_code));
 
 TRACE_EVENT(kvm_exit,
 	    TP_PROTO(unsigned int vcpu_id, unsigned int exit_reason,
 		     unsigned long guest_rip, u64 info1, u64 info2,
-		     u32 intr_info, u32 error_code),
+		     u32 intr_info, u32 error_code, u64 requests),
 	    TP_ARGS(vcpu_id, exit_reason, guest_rip, info1, info2, intr_info,
-		    error_code),
+		    error_code, requests),
 	    TP_STRUCT__entry(__field(unsigned int, exit_reason)
 			     __field(unsigned long, guest_rip)
 			     __field(u32, isa)
@@ -127,7 +136,8 @@ TRACE_EVENT(kvm_exit,
 			     __field(u64, info2)
 			     __field(u32, intr_info)
 			     __field(u32, error_code)
-			     __field(unsigned int, vcpu_id)),
+			     __field(unsigned int, vcpu_id)
+			     __field(u64, requests)),
 	    TP_fast_assign(__entry->exit_reason = exit_reason;
 			   __entry->guest_rip = guest_rip;
 			   __entry->isa = 2;
@@ -135,11 +145,13 @@ TRACE_EVENT(kvm_exit,
 			   __entry->info2 = info2;
 			   __entry->intr_info = intr_info;
 			   __entry->error_code = error_code;
-			   __entry->vcpu_id = vcpu_id;),
-	    TP_printk("vcpu %u reason 0x%x rip 0x%lx info1 0x%016llx info2 0x%016llx intr_info 0x%08x error_code 0x%08x",
+			   __entry->vcpu_id = vcpu_id;
+			   __entry->requests = requests;),
+	    TP_printk("vcpu %u reason 0x%x rip 0x%lx info1 0x%016llx info2 0x%016llx intr_info 0x%08x error_code 0x%08x requests 0x%016llx",
 		      __entry->vcpu_id, __entry->exit_reason,
 		      __entry->guest_rip, __entry->info1, __entry->info2,
-		      __entry->intr_info, __entry->error_code));
+		      __entry->intr_info, __entry->error_code,
+		      __entry->requests));
 
 TRACE_EVENT(kvm_page_fault,
 	    TP_PROTO(unsigned int vcpu_id, unsigned long guest_rip,

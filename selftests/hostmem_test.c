@@ -75,43 +75,6 @@ FIXTURE_TEARDOWN(hostmem)
 	rmdir(self->dir);
 }
 
-static int guest_access(int vm, __u64 gpa, void *buf, __u32 len, __u32 flags,
-			struct vmmu_access *out)
-{
-	struct vmmu_access a = {
-		.guest_phys_addr = gpa, .buf = (uintptr_t)buf, .len = len,
-		.flags = flags,
-	};
-	int r = vmmu_ioctl(vm, VMMU_ACCESS, (unsigned long)&a);
-
-	if (out)
-		*out = a;
-	return r;
-}
-
-/* Read or write all of [gpa, gpa + len): 0, or -1 if it stopped short. */
-static int guest_read(int vm, __u64 gpa, void *buf, __u32 len)
-{
-	struct vmmu_access a;
-
-	return guest_access(vm, gpa, buf, len, 0, &a) || a.done != len ? -1 : 0;
-}
-
-static int guest_write(int vm, __u64 gpa, const void *buf, __u32 len)
-{
-	struct vmmu_access a;
-
-	return guest_access(vm, gpa, (void *)buf, len, VMMU_ACCESS_WRITE, &a) ||
-	       a.done != len ? -1 : 0;
-}
-
-static __u32 translated(int vm, __u64 gpa)
-{
-	struct vmmu_translation t = { .guest_phys_addr = gpa };
-
-	return vmmu_ioctl(vm, VMMU_TRANSLATE, (unsigned long)&t) ? ~0U : t.flags;
-}
-
 /* A file of @size bytes of @fill in @dir, open read-write: the fd. */
 static int make_file(const char *dir, const char *name, size_t size, char fill)
 {
@@ -154,16 +117,16 @@ TEST_F(hostmem, shared_file_mapping)
 	ASSERT_TRUE(map != MAP_FAILED);
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, FSIZE, map));
 
-	ASSERT_EQ(0, guest_read(self->vm, GPA + PAGE, buf, sizeof(buf)));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + PAGE, buf, sizeof(buf)));
 	EXPECT_EQ('F', buf[0]);
 	EXPECT_EQ('F', buf[sizeof(buf) - 1]);
 
 	/* Across a page boundary, into the file. */
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 3 * PAGE - 5, msg, sizeof(msg)));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 3 * PAGE - 5, msg, sizeof(msg)));
 	EXPECT_EQ(0, file_cmp(fd, 3 * PAGE - 5, msg, sizeof(msg)));
 	EXPECT_EQ(0, memcmp(map + 3 * PAGE - 5, msg, sizeof(msg)));
 	EXPECT_EQ(VMMU_TRANSLATE_MAPPED | VMMU_TRANSLATE_WRITE | VMMU_TRANSLATE_DIRTY,
-		  translated(self->vm, GPA + 3 * PAGE) &
+		  vmmu_translated(self->vm, GPA + 3 * PAGE) &
 		  (VMMU_TRANSLATE_MAPPED | VMMU_TRANSLATE_WRITE | VMMU_TRANSLATE_DIRTY));
 	/* Another mapping of the file sees it too. */
 	map2 = mmap(NULL, FSIZE, PROT_READ, MAP_SHARED, fd, 0);
@@ -172,9 +135,9 @@ TEST_F(hostmem, shared_file_mapping)
 
 	/* The file written with write(): the guest reads the new bytes. */
 	ASSERT_EQ(4, pwrite(fd, "host", 4, 6 * PAGE + 8));
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 6 * PAGE + 8, buf, 4));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 6 * PAGE + 8, buf, 4));
 	EXPECT_EQ(0, memcmp(buf, "host", 4));
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 3 * PAGE - 5, buf, sizeof(msg)));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 3 * PAGE - 5, buf, sizeof(msg)));
 	EXPECT_EQ(0, memcmp(buf, msg, sizeof(msg)));
 
 	munmap(map2, FSIZE);
@@ -196,30 +159,30 @@ TEST_F(hostmem, private_file_mapping)
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, FSIZE, priv));
 
 	/* Read: the page cache's page, mapped read-only. */
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 2 * PAGE, buf, 8));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 2 * PAGE, buf, 8));
 	EXPECT_EQ('P', buf[0]);
-	EXPECT_EQ(VMMU_TRANSLATE_MAPPED, translated(self->vm, GPA + 2 * PAGE) &
+	EXPECT_EQ(VMMU_TRANSLATE_MAPPED, vmmu_translated(self->vm, GPA + 2 * PAGE) &
 		  (VMMU_TRANSLATE_MAPPED | VMMU_TRANSLATE_WRITE));
 	/* Not copied yet: a change to the file shows through. */
 	ASSERT_EQ(6, pwrite(fd, "before", 6, 2 * PAGE));
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 2 * PAGE, buf, 6));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 2 * PAGE, buf, 6));
 	EXPECT_EQ(0, memcmp(buf, "before", 6));
 
 	/* A guest write copies the page: the process sees it, the file not. */
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 2 * PAGE + 100, "guest", 5));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 2 * PAGE + 100, "guest", 5));
 	EXPECT_EQ(0, memcmp(priv + 2 * PAGE + 100, "guest", 5));
 	EXPECT_EQ(0, file_cmp(fd, 2 * PAGE + 100, "PPPPP", 5));
 	EXPECT_EQ(0, memcmp(shared + 2 * PAGE + 100, "PPPPP", 5));
-	EXPECT_TRUE(translated(self->vm, GPA + 2 * PAGE) & VMMU_TRANSLATE_WRITE);
+	EXPECT_TRUE(vmmu_translated(self->vm, GPA + 2 * PAGE) & VMMU_TRANSLATE_WRITE);
 
 	/* From now on the file's changes do not reach the copy... */
 	ASSERT_EQ(5, pwrite(fd, "after", 5, 2 * PAGE));
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 2 * PAGE, buf, 5));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 2 * PAGE, buf, 5));
 	EXPECT_EQ(0, memcmp(buf, "befor", 5));
 	EXPECT_EQ(0, memcmp(priv + 2 * PAGE, "befor", 5));
 	/* ...but still reach the pages nobody wrote. */
 	ASSERT_EQ(4, pwrite(fd, "late", 4, 5 * PAGE));
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 5 * PAGE, buf, 4));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 5 * PAGE, buf, 4));
 	EXPECT_EQ(0, memcmp(buf, "late", 4));
 
 	munmap(shared, FSIZE);
@@ -243,12 +206,12 @@ TEST_F(hostmem, shmem_memfd)
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, FSIZE, m1));
 
 	/* Never touched: the guest's write allocates the page. */
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 9 * PAGE + 1, msg, sizeof(msg)));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 9 * PAGE + 1, msg, sizeof(msg)));
 	EXPECT_EQ(0, memcmp(m2 + 9 * PAGE + 1, msg, sizeof(msg)));
 	EXPECT_EQ(0, file_cmp(fd, 9 * PAGE + 1, msg, sizeof(msg)));
 	/* And the other way round, through the second mapping. */
 	memcpy(m2 + 11 * PAGE, "second mapping", 14);
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 11 * PAGE, buf, 14));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 11 * PAGE, buf, 14));
 	EXPECT_EQ(0, memcmp(buf, "second mapping", 14));
 
 	munmap(m2, FSIZE);
@@ -269,7 +232,7 @@ TEST_F(hostmem, shared_anonymous_with_child)
 	ASSERT_TRUE(m != MAP_FAILED);
 	memset(m, 's', FSIZE);
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, FSIZE, m));
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 4 * PAGE, buf, 1));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 4 * PAGE, buf, 1));
 	ASSERT_EQ(0, pipe(to_child));
 	ASSERT_EQ(0, pipe(to_parent));
 
@@ -286,13 +249,13 @@ TEST_F(hostmem, shared_anonymous_with_child)
 	}
 	/* If the child fails, it exits without a word: read() sees EOF. */
 	close(to_parent[1]);
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 4 * PAGE, "from guest", 10));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 4 * PAGE, "from guest", 10));
 	ASSERT_EQ(1, write(to_child[1], "g", 1));
 	ASSERT_EQ(1, read(to_parent[0], &c, 1)) {
 		if (waitpid(pid, &status, 0) == pid)
 			TH_LOG("child status %#x", status);
 	}
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 7 * PAGE + 3, buf, 10));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 7 * PAGE + 3, buf, 10));
 	EXPECT_EQ(0, memcmp(buf, "from child", 10));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -331,13 +294,13 @@ TEST_F(hostmem, read_only_file_mapping)
 		ASSERT_TRUE(ro != MAP_FAILED);
 		ASSERT_EQ(0, vmmu_set_memslot(self->vm, 1, 0, ro_gpa, FSIZE, ro));
 
-		ASSERT_EQ(0, guest_read(self->vm, ro_gpa + 5 * PAGE, buf, 16));
+		ASSERT_EQ(0, vmmu_read(self->vm, ro_gpa + 5 * PAGE, buf, 16));
 		EXPECT_EQ('R', buf[15]);
 		EXPECT_EQ(VMMU_TRANSLATE_MAPPED,
-			  translated(self->vm, ro_gpa + 5 * PAGE) &
+			  vmmu_translated(self->vm, ro_gpa + 5 * PAGE) &
 			  (VMMU_TRANSLATE_MAPPED | VMMU_TRANSLATE_WRITE));
 
-		ASSERT_EQ(0, guest_access(self->vm, ro_gpa + 5 * PAGE + 10, "XXXXXXXX",
+		ASSERT_EQ(0, vmmu_access(self->vm, ro_gpa + 5 * PAGE + 10, "XXXXXXXX",
 					  8, VMMU_ACCESS_WRITE, &a));
 		EXPECT_EQ(0, a.done);
 		EXPECT_EQ(VMMU_ACCESS_EXIT_READONLY_HOST, a.exit)
@@ -345,11 +308,11 @@ TEST_F(hostmem, read_only_file_mapping)
 		EXPECT_EQ(ro_gpa + 5 * PAGE + 10, a.exit_gpa);
 		/* Still mapped for reading. */
 		EXPECT_EQ(VMMU_TRANSLATE_MAPPED,
-			  translated(self->vm, ro_gpa + 5 * PAGE) &
+			  vmmu_translated(self->vm, ro_gpa + 5 * PAGE) &
 			  (VMMU_TRANSLATE_MAPPED | VMMU_TRANSLATE_WRITE));
 
 		/* From the writable slot across into the read-only one. */
-		ASSERT_EQ(0, guest_access(self->vm, ro_gpa - 16, "0123456789abcdefYYYYYYYYYYYYYYYY",
+		ASSERT_EQ(0, vmmu_access(self->vm, ro_gpa - 16, "0123456789abcdefYYYYYYYYYYYYYYYY",
 					  32, VMMU_ACCESS_WRITE, &a));
 		EXPECT_EQ(16, a.done);
 		EXPECT_EQ(VMMU_ACCESS_EXIT_READONLY_HOST, a.exit);
@@ -411,7 +374,7 @@ TEST_F(hostmem, full_tmpfs_is_host_fault)
 	TH_LOG("the file system took %u pages", k);
 
 	/* Up to the last page there is, then a host fault. */
-	ASSERT_EQ(0, guest_access(self->vm, GPA + k * PAGE - 16,
+	ASSERT_EQ(0, vmmu_access(self->vm, GPA + k * PAGE - 16,
 				  "written-by-guestLOST-IN-THE-HOLE", 32,
 				  VMMU_ACCESS_WRITE, &a));
 	EXPECT_EQ(16, a.done);
@@ -420,22 +383,22 @@ TEST_F(hostmem, full_tmpfs_is_host_fault)
 	EXPECT_EQ(0, file_cmp(fd, k * PAGE - 16, "written-by-guest", 16));
 
 	/* Further in, nothing at all. */
-	ASSERT_EQ(0, guest_access(self->vm, GPA + (k + 3) * PAGE + 8, "x", 1,
+	ASSERT_EQ(0, vmmu_access(self->vm, GPA + (k + 3) * PAGE + 8, "x", 1,
 				  VMMU_ACCESS_WRITE, &a));
 	EXPECT_EQ(0, a.done);
 	EXPECT_EQ(VMMU_ACCESS_EXIT_HOST_FAULT, a.exit);
 	EXPECT_EQ(GPA + (k + 3) * PAGE + 8, a.exit_gpa);
 	/* A read needs the page as much (tmpfs has no zero page to map). */
-	ASSERT_EQ(0, guest_access(self->vm, GPA + k * PAGE, buf, 8, 0, &a));
+	ASSERT_EQ(0, vmmu_access(self->vm, GPA + k * PAGE, buf, 8, 0, &a));
 	EXPECT_EQ(0, a.done);
 	EXPECT_EQ(VMMU_ACCESS_EXIT_HOST_FAULT, a.exit);
 	EXPECT_EQ(GPA + k * PAGE, a.exit_gpa);
-	EXPECT_EQ(0, translated(self->vm, GPA + k * PAGE));
+	EXPECT_EQ(0, vmmu_translated(self->vm, GPA + k * PAGE));
 
 	/* Room for one page again: the same write goes through. */
 	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 			       PAGE));
-	ASSERT_EQ(0, guest_write(self->vm, GPA + k * PAGE, "now", 3));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + k * PAGE, "now", 3));
 	EXPECT_EQ(0, file_cmp(fd, k * PAGE, "now", 3));
 
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, 0, 0, NULL));
@@ -496,7 +459,7 @@ TEST_F(hostmem, sigbus_in_writable_mapping_is_host_fault)
 	ASSERT_EQ(0, madvise(m, FSIZE, MADV_NOHUGEPAGE));
 	memset(m, 'w', FSIZE);
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, FSIZE, m));
-	ASSERT_EQ(0, guest_write(self->vm, GPA + PAGE, "w", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + PAGE, "w", 1));
 
 	uffd = uffd_open(UFFD_FEATURE_SIGBUS, &features);
 	ASSERT_LE(0, uffd) TH_LOG("userfaultfd: %s", strerror(-uffd));
@@ -505,11 +468,11 @@ TEST_F(hostmem, sigbus_in_writable_mapping_is_host_fault)
 	ASSERT_EQ(0, uffd_wp(uffd, m + PAGE, PAGE, true));
 
 	/* The protection zapped the writable entry; reads still work. */
-	EXPECT_FALSE(translated(self->vm, GPA + PAGE) & VMMU_TRANSLATE_WRITE);
-	ASSERT_EQ(0, guest_read(self->vm, GPA + PAGE, buf, 8));
+	EXPECT_FALSE(vmmu_translated(self->vm, GPA + PAGE) & VMMU_TRANSLATE_WRITE);
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + PAGE, buf, 8));
 	EXPECT_EQ('w', buf[7]);
 
-	ASSERT_EQ(0, guest_access(self->vm, GPA + PAGE + 8, "Z", 1,
+	ASSERT_EQ(0, vmmu_access(self->vm, GPA + PAGE + 8, "Z", 1,
 				  VMMU_ACCESS_WRITE, &a));
 	EXPECT_EQ(0, a.done);
 	EXPECT_EQ(VMMU_ACCESS_EXIT_HOST_FAULT, a.exit)
@@ -520,7 +483,7 @@ TEST_F(hostmem, sigbus_in_writable_mapping_is_host_fault)
 
 	/* Unprotected, the write goes through. */
 	ASSERT_EQ(0, uffd_wp(uffd, m + PAGE, PAGE, false));
-	ASSERT_EQ(0, guest_write(self->vm, GPA + PAGE + 8, "Z", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + PAGE + 8, "Z", 1));
 	EXPECT_EQ('Z', m[PAGE + 8]);
 	close(uffd);
 	munmap(m, FSIZE);
@@ -627,7 +590,7 @@ static void uffd_fault_vs_update(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, uffd_register(uffd, mem, FSIZE, UFFDIO_REGISTER_MODE_MISSING));
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 1, 0, UFFD_GPA, FSIZE, mem));
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 2, 0, OTHER_GPA, FSIZE, other));
-	ASSERT_EQ(0, guest_read(self->vm, OTHER_GPA, buf, 1));
+	ASSERT_EQ(0, vmmu_read(self->vm, OTHER_GPA, buf, 1));
 
 	/* The access faults, and GUP blocks in userfaultfd. */
 	acc = (struct uffd_accessor){ .vm = self->vm };
@@ -691,9 +654,9 @@ static void uffd_fault_vs_update(struct __test_metadata *_metadata,
 		EXPECT_EQ(-ENOENT, vmmu_lookup(self->vm, OTHER_GPA, &l));
 		ASSERT_EQ(0, vmmu_lookup(self->vm, NEW_GPA, &l));
 		EXPECT_EQ(3, l.slot);
-		ASSERT_EQ(0, guest_read(self->vm, NEW_GPA, buf, 1));
+		ASSERT_EQ(0, vmmu_read(self->vm, NEW_GPA, buf, 1));
 		EXPECT_EQ('o', buf[0]);
-		ASSERT_EQ(0, guest_read(self->vm, UFFD_GPA + UFFD_PAGE * PAGE, buf, PAGE));
+		ASSERT_EQ(0, vmmu_read(self->vm, UFFD_GPA + UFFD_PAGE * PAGE, buf, PAGE));
 		EXPECT_EQ(0, memcmp(buf, src, PAGE));
 		goto out;
 	}
@@ -710,9 +673,9 @@ static void uffd_fault_vs_update(struct __test_metadata *_metadata,
 		EXPECT_EQ(UFFD_GPA + UFFD_PAGE * PAGE, acc.a.exit_gpa);
 	}
 	EXPECT_EQ(-ENOENT, vmmu_lookup(self->vm, UFFD_GPA + UFFD_PAGE * PAGE, &l));
-	EXPECT_EQ(0, translated(self->vm, UFFD_GPA + UFFD_PAGE * PAGE));
+	EXPECT_EQ(0, vmmu_translated(self->vm, UFFD_GPA + UFFD_PAGE * PAGE));
 	if (what == UPDATE_MOVE) {
-		ASSERT_EQ(0, guest_read(self->vm, NEW_GPA + UFFD_PAGE * PAGE, buf, PAGE));
+		ASSERT_EQ(0, vmmu_read(self->vm, NEW_GPA + UFFD_PAGE * PAGE, buf, PAGE));
 		EXPECT_EQ(0, memcmp(buf, src, PAGE));
 	}
 	/* The unrelated slot is untouched. */

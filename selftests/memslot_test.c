@@ -574,20 +574,10 @@ struct vmm {
 
 static int gaccess(int vm, __u64 gpa, void *buf, __u32 len, __u32 flags)
 {
-	struct vmmu_access a = {
-		.guest_phys_addr = gpa, .buf = (uintptr_t)buf, .len = len,
-		.flags = flags,
-	};
-	int r = vmmu_ioctl(vm, VMMU_ACCESS, (unsigned long)&a);
+	struct vmmu_access a;
+	int r = vmmu_access(vm, gpa, buf, len, flags, &a);
 
 	return r ? r : a.done == len ? 0 : (int)a.exit;
-}
-
-static __u32 translated(int vm, __u64 gpa)
-{
-	struct vmmu_translation t = { .guest_phys_addr = gpa };
-
-	return vmmu_ioctl(vm, VMMU_TRANSLATE, (unsigned long)&t) ? ~0U : t.flags;
 }
 
 static void *zapper_fn(void *arg)
@@ -959,8 +949,8 @@ TEST_F_TIMEOUT(killed, clone_vm_sibling_killed_mid_update, 60)
 	ASSERT_EQ(0, vmmu_get_stats(v.vm, &before));
 	ASSERT_FALSE(before.memslot_generation & GEN_UPDATING);
 	for (i = 0; i < K_PAGES; i++) {
-		ASSERT_TRUE(translated(v.vm, K_SLOT1_GPA + i * PAGE) & VMMU_TRANSLATE_MAPPED);
-		ASSERT_TRUE(translated(v.vm, K_SLOT2_GPA + i * PAGE) & VMMU_TRANSLATE_MAPPED);
+		ASSERT_TRUE(vmmu_translated(v.vm, K_SLOT1_GPA + i * PAGE) & VMMU_TRANSLATE_MAPPED);
+		ASSERT_TRUE(vmmu_translated(v.vm, K_SLOT2_GPA + i * PAGE) & VMMU_TRANSLATE_MAPPED);
 	}
 
 	kill_sibling_mid_update(_metadata, self, &v, VMMU_SET_MEMSLOTS, v.batch,
@@ -988,20 +978,20 @@ TEST_F_TIMEOUT(killed, clone_vm_sibling_killed_mid_update, 60)
 
 	/* Unmapped, and mapped again on access, with the data of both sides. */
 	for (i = 0; i < K_PAGES; i++) {
-		EXPECT_EQ(0, translated(v.vm, K_SLOT1_GPA + i * PAGE));
-		EXPECT_EQ(0, translated(v.vm, K_SLOT2_GPA + i * PAGE));
+		EXPECT_EQ(0, vmmu_translated(v.vm, K_SLOT1_GPA + i * PAGE));
+		EXPECT_EQ(0, vmmu_translated(v.vm, K_SLOT2_GPA + i * PAGE));
 	}
 	for (i = 0; i < PAGE; i++)
 		want[i] = (char)(i * 13 + 1);
 	memcpy(v.mem + 2 * PAGE, want, PAGE);
 	ASSERT_EQ(0, gaccess(v.vm, K_SLOT1_GPA + 2 * PAGE, buf, PAGE, 0));
 	EXPECT_EQ(0, memcmp(buf, want, PAGE));
-	EXPECT_TRUE(translated(v.vm, K_SLOT1_GPA + 2 * PAGE) & VMMU_TRANSLATE_MAPPED);
+	EXPECT_TRUE(vmmu_translated(v.vm, K_SLOT1_GPA + 2 * PAGE) & VMMU_TRANSLATE_MAPPED);
 	ASSERT_EQ(0, gaccess(v.vm, K_SLOT2_GPA + 3 * PAGE, want, PAGE,
 			     VMMU_ACCESS_WRITE));
 	EXPECT_EQ(0, memcmp(v.mem + K_SLOT + 3 * PAGE, want, PAGE));
 	EXPECT_EQ(VMMU_TRANSLATE_MAPPED | VMMU_TRANSLATE_WRITE,
-		  translated(v.vm, K_SLOT2_GPA + 3 * PAGE) &
+		  vmmu_translated(v.vm, K_SLOT2_GPA + 3 * PAGE) &
 		  (VMMU_TRANSLATE_MAPPED | VMMU_TRANSLATE_WRITE));
 	/* The pages written before the update kept their data. */
 	EXPECT_EQ(0, gaccess(v.vm, K_SLOT1_GPA + 5 * PAGE, buf, 1, 0));
@@ -1048,7 +1038,7 @@ TEST_F_TIMEOUT(killed, clone_vm_sibling_killed_mid_create, 60)
 	expect_slot(_metadata, v.vm, 1, K_SLOT1_GPA, v.mem, after.memslot_generation);
 	/* The slots it did not touch stayed mapped. */
 	for (i = 0; i < K_PAGES; i++)
-		EXPECT_TRUE(translated(v.vm, K_SLOT2_GPA + i * PAGE) &
+		EXPECT_TRUE(vmmu_translated(v.vm, K_SLOT2_GPA + i * PAGE) &
 			    VMMU_TRANSLATE_MAPPED);
 
 	ASSERT_EQ(0, vmmu_set_memslots(v.vm, &v.create3, 1, NULL));

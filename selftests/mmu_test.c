@@ -65,41 +65,11 @@ FIXTURE_TEARDOWN(mmu)
 	munmap(self->raw, REGION + 2 * MB);
 }
 
-static int guest_access(int vm, __u64 gpa, void *buf, __u32 len, __u32 flags,
-			struct vmmu_access *out)
-{
-	struct vmmu_access a = {
-		.guest_phys_addr = gpa, .buf = (uintptr_t)buf, .len = len,
-		.flags = flags,
-	};
-	int r = vmmu_ioctl(vm, VMMU_ACCESS, (unsigned long)&a);
-
-	if (out)
-		*out = a;
-	return r;
-}
-
-/* Read or write all of [gpa, gpa + len): 0, or -1 if it stopped short. */
-static int guest_read(int vm, __u64 gpa, void *buf, __u32 len)
-{
-	struct vmmu_access a;
-
-	return guest_access(vm, gpa, buf, len, 0, &a) || a.done != len ? -1 : 0;
-}
-
-static int guest_write(int vm, __u64 gpa, const void *buf, __u32 len)
-{
-	struct vmmu_access a;
-
-	return guest_access(vm, gpa, (void *)buf, len, VMMU_ACCESS_WRITE, &a) ||
-	       a.done != len ? -1 : 0;
-}
-
 static __u64 guest_read64(int vm, __u64 gpa)
 {
 	__u64 v = 0xdeadbeefdeadbeefULL;
 
-	guest_read(vm, gpa, &v, sizeof(v));
+	vmmu_read(vm, gpa, &v, sizeof(v));
 	return v;
 }
 
@@ -130,7 +100,7 @@ TEST_F(mmu, host_writes_guest_reads)
 
 	for (i = 0; i < sizeof(buf); i++)
 		self->mem[5 * PAGE + 100 + i] = (char)(i * 7 + 3);
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 5 * PAGE + 100, buf, sizeof(buf)));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 5 * PAGE + 100, buf, sizeof(buf)));
 	EXPECT_EQ(0, memcmp(buf, self->mem + 5 * PAGE + 100, sizeof(buf)));
 
 	/* The host changes it again: the guest sees the change at once. */
@@ -143,7 +113,7 @@ TEST_F(mmu, guest_writes_host_reads)
 	const char msg[] = "written through the two-dimensional page tables";
 	struct vmmu_translation t;
 
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 3 * PAGE - 10, msg, sizeof(msg)));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 3 * PAGE - 10, msg, sizeof(msg)));
 	EXPECT_EQ(0, memcmp(self->mem + 3 * PAGE - 10, msg, sizeof(msg)));
 
 	t = translate(self->vm, GPA + 3 * PAGE);
@@ -161,7 +131,7 @@ TEST_F(mmu, entry_format)
 	struct vmmu_translation t;
 	char c = 1;
 
-	ASSERT_EQ(0, guest_write(self->vm, GPA, &c, 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA, &c, 1));
 	t = translate(self->vm, GPA);
 	ASSERT_EQ(1, t.level);
 	if (variant->type == VMMU_VM_TYPE_EPT) {
@@ -221,7 +191,7 @@ TEST_F(mmu, munmap_removes_the_mapping)
 	EXPECT_EQ(0, translate(self->vm, GPA + PAGE).flags);
 	EXPECT_LE(1, STAT(self->vm, zapped));
 	/* No host page: the access stops, cleanly, where a vCPU would exit. */
-	ASSERT_EQ(0, guest_access(self->vm, GPA + PAGE, &c, 1, 0, &a));
+	ASSERT_EQ(0, vmmu_access(self->vm, GPA + PAGE, &c, 1, 0, &a));
 	EXPECT_EQ(0, a.done);
 	EXPECT_EQ(VMMU_ACCESS_EXIT_HOST_FAULT, a.exit);
 	EXPECT_EQ(GPA + PAGE, a.exit_gpa);
@@ -243,7 +213,7 @@ TEST_F(mmu, dontneed_shows_the_zero_page)
 	/* The zero page is mapped read-only; a guest write gets a new page. */
 	EXPECT_FALSE(translate(self->vm, GPA + 8 * PAGE).flags &
 		     VMMU_TRANSLATE_WRITE);
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 8 * PAGE, "w", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 8 * PAGE, "w", 1));
 	EXPECT_EQ('w', self->mem[8 * PAGE]);
 }
 
@@ -253,14 +223,14 @@ TEST_F(mmu, mprotect_read_only_host_page)
 	char c = 'z';
 
 	self->mem[2 * PAGE] = 'a';
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 2 * PAGE + 1, "b", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 2 * PAGE + 1, "b", 1));
 	ASSERT_EQ(0, mprotect(self->mem + 2 * PAGE, PAGE, PROT_READ));
 	EXPECT_FALSE(translate(self->vm, GPA + 2 * PAGE).flags &
 		     VMMU_TRANSLATE_WRITE);
 
 	/* Reads work; a write is refused and reported, nothing written. */
 	EXPECT_EQ('a', (char)guest_read64(self->vm, GPA + 2 * PAGE));
-	ASSERT_EQ(0, guest_access(self->vm, GPA + 2 * PAGE, &c, 1,
+	ASSERT_EQ(0, vmmu_access(self->vm, GPA + 2 * PAGE, &c, 1,
 				  VMMU_ACCESS_WRITE, &a));
 	EXPECT_EQ(0, a.done);
 	EXPECT_EQ(VMMU_ACCESS_EXIT_READONLY_HOST, a.exit);
@@ -269,7 +239,7 @@ TEST_F(mmu, mprotect_read_only_host_page)
 		    VMMU_TRANSLATE_MAPPED);
 
 	ASSERT_EQ(0, mprotect(self->mem + 2 * PAGE, PAGE, PROT_READ | PROT_WRITE));
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 2 * PAGE, &c, 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 2 * PAGE, &c, 1));
 	EXPECT_EQ('z', self->mem[2 * PAGE]);
 }
 
@@ -283,12 +253,12 @@ TEST_F(mmu, read_only_slot)
 				      2 * GPA, PAGE, self->mem + REGION - PAGE));
 	EXPECT_EQ('r', (char)guest_read64(self->vm, 2 * GPA));
 	EXPECT_FALSE(translate(self->vm, 2 * GPA).flags & VMMU_TRANSLATE_WRITE);
-	ASSERT_EQ(0, guest_access(self->vm, 2 * GPA, &c, 1, VMMU_ACCESS_WRITE, &a));
+	ASSERT_EQ(0, vmmu_access(self->vm, 2 * GPA, &c, 1, VMMU_ACCESS_WRITE, &a));
 	EXPECT_EQ(VMMU_ACCESS_EXIT_READONLY_SLOT, a.exit);
 	EXPECT_EQ(0, a.done);
 	EXPECT_EQ('r', self->mem[REGION - PAGE]);
 	/* The same host page stays writable through the other slot. */
-	ASSERT_EQ(0, guest_write(self->vm, GPA + REGION - PAGE, &c, 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + REGION - PAGE, &c, 1));
 	EXPECT_EQ('q', (char)guest_read64(self->vm, 2 * GPA));
 }
 
@@ -299,13 +269,13 @@ TEST_F(mmu, mmio_where_no_slot)
 
 	/* Straddling the end of the slot: up to it, then an MMIO exit. */
 	memset(self->mem + REGION - 16, 'e', 16);
-	ASSERT_EQ(0, guest_access(self->vm, GPA + REGION - 16, buf, sizeof(buf),
+	ASSERT_EQ(0, vmmu_access(self->vm, GPA + REGION - 16, buf, sizeof(buf),
 				  0, &a));
 	EXPECT_EQ(16, a.done);
 	EXPECT_EQ(VMMU_ACCESS_EXIT_MMIO, a.exit);
 	EXPECT_EQ(GPA + REGION, a.exit_gpa);
 	EXPECT_EQ('e', buf[15]);
-	ASSERT_EQ(0, guest_access(self->vm, 0x1000, buf, 1, VMMU_ACCESS_WRITE, &a));
+	ASSERT_EQ(0, vmmu_access(self->vm, 0x1000, buf, 1, VMMU_ACCESS_WRITE, &a));
 	EXPECT_EQ(VMMU_ACCESS_EXIT_MMIO, a.exit);
 	EXPECT_EQ(0, translate(self->vm, 0x1000).flags);
 }
@@ -330,7 +300,7 @@ TEST_F(mmu, fork_then_parent_writes)
 	/* COW: the parent gets a new page; the guest must follow it. */
 	self->mem[4 * PAGE] = 'B';
 	EXPECT_EQ('B', (char)guest_read64(self->vm, GPA + 4 * PAGE));
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 4 * PAGE + 1, "C", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 4 * PAGE + 1, "C", 1));
 	EXPECT_EQ('C', self->mem[4 * PAGE + 1]);
 	ASSERT_EQ(1, write(pipefd[1], "x", 1));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
@@ -347,7 +317,7 @@ TEST_F(mmu, thp_maps_2m_leaves)
 	ASSERT_EQ(0, madvise(self->mem + 2 * MB, 2 * MB, MADV_HUGEPAGE));
 	for (i = 0; i < 2 * MB; i += 8)
 		*(__u64 *)(self->mem + 2 * MB + i) = i * 0x9e3779b97f4a7c15ULL;
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 2 * MB, buf, 2 * MB));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 2 * MB, buf, 2 * MB));
 	EXPECT_EQ(0, memcmp(buf, self->mem + 2 * MB, 2 * MB));
 	EXPECT_EQ(2, translate(self->vm, GPA + 2 * MB + 12345).level);
 	EXPECT_EQ(1, STAT(self->vm, faults_2m) - faults_2m);
@@ -356,13 +326,13 @@ TEST_F(mmu, thp_maps_2m_leaves)
 	ASSERT_EQ(0, mprotect(self->mem + 3 * MB, PAGE, PROT_READ));
 	EXPECT_GT(2, (int)translate(self->vm, GPA + 3 * MB).level);
 	memset(buf, 0, 2 * MB);
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 2 * MB, buf, 2 * MB));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 2 * MB, buf, 2 * MB));
 	EXPECT_EQ(0, memcmp(buf, self->mem + 2 * MB, 2 * MB));
 	EXPECT_EQ(1, translate(self->vm, GPA + 3 * MB).level);
 	/* And after unmapping a page in the middle of it. */
 	ASSERT_EQ(0, munmap(self->mem + 2 * MB + 64 * PAGE, PAGE));
 	EXPECT_EQ(0, translate(self->vm, GPA + 2 * MB + 64 * PAGE).flags);
-	ASSERT_EQ(0, guest_read(self->vm, GPA + 2 * MB, buf, 64 * PAGE));
+	ASSERT_EQ(0, vmmu_read(self->vm, GPA + 2 * MB, buf, 64 * PAGE));
 	EXPECT_EQ(0, memcmp(buf, self->mem + 2 * MB, 64 * PAGE));
 	free(buf);
 }
@@ -379,7 +349,7 @@ TEST_F(mmu, hugetlbfs_maps_2m_leaves)
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 2, 0, 4 * GPA, 4 * MB, huge));
 	EXPECT_EQ('h', (char)guest_read64(self->vm, 4 * GPA + 3 * MB));
 	EXPECT_EQ(2, translate(self->vm, 4 * GPA + 3 * MB).level);
-	ASSERT_EQ(0, guest_write(self->vm, 4 * GPA + 3 * MB + 5, "H", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, 4 * GPA + 3 * MB + 5, "H", 1));
 	EXPECT_EQ('H', huge[3 * MB + 5]);
 	/* A slot not aligned to the huge page maps 4 KiB leaves. */
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 3, 0, 5 * GPA + PAGE, 2 * MB,
@@ -409,9 +379,9 @@ TEST_F(mmu, hugetlbfs_maps_1g_leaves)
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 2, 0, 8 * GPA, size, huge));
 	EXPECT_EQ('g', (char)guest_read64(self->vm, 8 * GPA));
 	EXPECT_EQ(3, translate(self->vm, 8 * GPA + 12345).level);
-	ASSERT_EQ(0, guest_write(self->vm, 8 * GPA + size - 2, "!", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, 8 * GPA + size - 2, "!", 1));
 	EXPECT_EQ('!', huge[size - 2]);
-	ASSERT_EQ(0, guest_read(self->vm, 8 * GPA + size - 1, &last, 1));
+	ASSERT_EQ(0, vmmu_read(self->vm, 8 * GPA + size - 1, &last, 1));
 	EXPECT_EQ('G', last);
 	EXPECT_EQ(1, STAT(self->vm, faults_1g));
 	ASSERT_EQ(0, munmap(huge, size));
@@ -439,7 +409,7 @@ TEST_F(mmu, dirty_log_is_exact)
 
 	/* Mapped writable before logging starts: must be write-protected. */
 	for (i = 0; i < 600; i++)
-		ASSERT_EQ(0, guest_write(self->vm, GPA + i * PAGE, "0", 1));
+		ASSERT_EQ(0, vmmu_write(self->vm, GPA + i * PAGE, "0", 1));
 	EXPECT_EQ(-ENOENT, dirty_log(self->vm, 0, bitmap));
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, VMMU_MEM_LOG_DIRTY_PAGES, GPA,
 				      REGION, self->mem));
@@ -448,7 +418,7 @@ TEST_F(mmu, dirty_log_is_exact)
 		ASSERT_EQ(0, bitmap[i]);
 
 	for (i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-		ASSERT_EQ(0, guest_write(self->vm, GPA + pages[i] * PAGE + 8, "d", 1));
+		ASSERT_EQ(0, vmmu_write(self->vm, GPA + pages[i] * PAGE + 8, "d", 1));
 		want[pages[i] / 64] |= 1ULL << (pages[i] % 64);
 	}
 	/* Reads, host writes and prefaults are not guest writes. */
@@ -462,13 +432,13 @@ TEST_F(mmu, dirty_log_is_exact)
 	ASSERT_EQ(0, dirty_log(self->vm, 0, bitmap));
 	for (i = 0; i < sizeof(bitmap) / 8; i++)
 		EXPECT_EQ(0, bitmap[i]);
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 3 * PAGE, "e", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 3 * PAGE, "e", 1));
 	ASSERT_EQ(0, dirty_log(self->vm, 0, bitmap));
 	EXPECT_EQ(1ULL << 3, bitmap[0]);
 
 	/* Manual clear: only the pages asked for. */
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 64 * PAGE, "f", 1));
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 65 * PAGE, "f", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 64 * PAGE, "f", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 65 * PAGE, "f", 1));
 	want[0] = 1ULL << 1;			/* page 65 */
 	clear.first_page = 64;
 	clear.num_pages = 64;
@@ -496,36 +466,36 @@ TEST_F(mmu, batch_flags_then_delete_unmaps)
 	struct vmmu_dirty_log log = { .slot = 0, .bitmap = (uintptr_t)bitmap };
 
 	e[0].userspace_addr = (uintptr_t)self->mem;
-	ASSERT_EQ(0, guest_write(self->vm, GPA, "m", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA, "m", 1));
 	ASSERT_TRUE(translate(self->vm, GPA).flags & VMMU_TRANSLATE_MAPPED);
 	ASSERT_EQ(0, vmmu_set_memslots(self->vm, e, 2, NULL));
 	EXPECT_EQ(0, translate(self->vm, GPA).flags);
 	/* Deleted and created again, read-only, in one batch. */
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, REGION, self->mem));
-	ASSERT_EQ(0, guest_write(self->vm, GPA, "w", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA, "w", 1));
 	e[0] = vmmu_slot(0, 0, 0, 0, NULL);
 	e[1] = vmmu_slot(0, VMMU_MEM_READONLY, GPA, REGION, self->mem);
 	ASSERT_EQ(0, vmmu_set_memslots(self->vm, e, 2, NULL));
 	EXPECT_FALSE(translate(self->vm, GPA).flags & VMMU_TRANSLATE_WRITE);
-	EXPECT_NE(0, guest_write(self->vm, GPA, "x", 1));
+	EXPECT_NE(0, vmmu_write(self->vm, GPA, "x", 1));
 	EXPECT_EQ('w', self->mem[0]);
 	/* And again, logging: the next write is logged. */
 	e[1] = vmmu_slot(0, VMMU_MEM_LOG_DIRTY_PAGES, GPA, REGION, self->mem);
 	ASSERT_EQ(0, vmmu_set_memslots(self->vm, e, 2, NULL));
-	ASSERT_EQ(0, guest_write(self->vm, GPA + PAGE, "y", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + PAGE, "y", 1));
 	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_GET_DIRTY_LOG, (unsigned long)&log));
 	EXPECT_EQ(1ULL << 1, bitmap[0]);
 	/* Replaced by an identical logging slot: its fresh log misses no write. */
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 2 * PAGE, "z", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 2 * PAGE, "z", 1));
 	e[0] = vmmu_slot(0, 0, 0, 0, NULL);
 	ASSERT_EQ(0, vmmu_set_memslots(self->vm, e, 2, NULL));
-	ASSERT_EQ(0, guest_write(self->vm, GPA + 2 * PAGE, "z", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + 2 * PAGE, "z", 1));
 	ASSERT_EQ(0, vmmu_ioctl(self->vm, VMMU_GET_DIRTY_LOG, (unsigned long)&log));
 	EXPECT_EQ(1ULL << 2, bitmap[0]);
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, 0, 0, NULL));
 	/* And moving a slot takes its mappings along. */
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, GPA, REGION, self->mem));
-	ASSERT_EQ(0, guest_write(self->vm, GPA + PAGE, "n", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, GPA + PAGE, "n", 1));
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 0, 0, 2 * GPA, REGION, self->mem));
 	EXPECT_EQ(0, translate(self->vm, GPA + PAGE).flags);
 	EXPECT_EQ('n', (char)guest_read64(self->vm, 2 * GPA + PAGE));
@@ -558,7 +528,7 @@ TEST_F(mmu, bad_input)
 	EXPECT_EQ(-EFAULT, vmmu_ioctl(self->vm, VMMU_TRANSLATE, 0));
 	/* A fetch needs execute permission, which RAM has. */
 	self->mem[0] = (char)0x90;
-	ASSERT_EQ(0, guest_access(self->vm, GPA, &c, 1, VMMU_ACCESS_FETCH, &a));
+	ASSERT_EQ(0, vmmu_access(self->vm, GPA, &c, 1, VMMU_ACCESS_FETCH, &a));
 	EXPECT_EQ(1, a.done);
 	EXPECT_EQ((char)0x90, c);
 }
@@ -570,7 +540,7 @@ TEST_F(mmu, page_tables_are_freed)
 
 	EXPECT_EQ(1, base);
 	for (i = 0; i < REGION / PAGE; i += 64)
-		ASSERT_EQ(0, guest_write(self->vm, GPA + i * PAGE, "p", 1));
+		ASSERT_EQ(0, vmmu_write(self->vm, GPA + i * PAGE, "p", 1));
 	/* Root, one table per level above the leaves, four leaf tables. */
 	EXPECT_EQ(1 + 2 + REGION / (2 * MB), STAT(self->vm, pt_pages));
 	/*
@@ -742,7 +712,7 @@ TEST_F(mmu, reclaim_and_swap)
 	EXPECT_EQ(0x6969696969696969ULL, guest_read64(self->vm, gidle + 64));
 	EXPECT_TRUE(pagemap(idle) & PM_PRESENT);
 	EXPECT_EQ(0x7575757575757575ULL, guest_read64(self->vm, gused + 64));
-	ASSERT_EQ(0, guest_write(self->vm, gidle, "I", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, gidle, "I", 1));
 	EXPECT_EQ('I', idle[0]);
 }
 
@@ -896,7 +866,7 @@ TEST_F_TIMEOUT(mmu, ksm_merge_keeps_the_guest_view, 120)
 	EXPECT_EQ(0x6b6b6b6b6b6b6b6bULL, guest_read64(self->vm, gb));
 
 	/* A guest write breaks the merge for its page only. */
-	ASSERT_EQ(0, guest_write(self->vm, ga + 9, "W", 1));
+	ASSERT_EQ(0, vmmu_write(self->vm, ga + 9, "W", 1));
 	EXPECT_EQ('W', a[9]);
 	EXPECT_EQ('k', b[9]);
 	EXPECT_EQ(0x6b6b6b6b6b6b6b6bULL, guest_read64(self->vm, gb + 8));
@@ -957,7 +927,7 @@ static void *oracle_writer(void *arg)
 
 		if (me == WRITERS - 1) {
 			__atomic_store_n((__u64 *)(o->mem + i * 8), v, __ATOMIC_RELEASE);
-		} else if (guest_access(o->vm, GPA + i * 8, &v, 8,
+		} else if (vmmu_access(o->vm, GPA + i * 8, &v, 8,
 					VMMU_ACCESS_WRITE, &a)) {
 			atomic_fetch_add(&o->errors, 1);
 		} else if (a.done != 8) {
@@ -985,7 +955,7 @@ static void *oracle_reader(void *arg)
 		struct vmmu_access a;
 
 		/* Scratch memory holds the fill or, zapped, the zero page. */
-		if (guest_access(o->vm, GPA + SCRATCH + (i % SCRATCH_PAGES) * PAGE,
+		if (vmmu_access(o->vm, GPA + SCRATCH + (i % SCRATCH_PAGES) * PAGE,
 				 &s, 8, 0, &a))
 			atomic_fetch_add(&o->errors, 1);
 		else if (a.done == 8 && s != 0 && s != SCRATCH_FILL)
@@ -993,7 +963,7 @@ static void *oracle_reader(void *arg)
 
 		__u64 before = atomic_load(&o->seq[i]), v = ~0ULL;
 
-		if (guest_read(o->vm, GPA + i * 8, &v, 8)) {
+		if (vmmu_read(o->vm, GPA + i * 8, &v, 8)) {
 			atomic_fetch_add(&o->errors, 1);
 		} else if (v ? (v >> 32) != i || (v & 0xffffffff) < before :
 			       before != 0) {

@@ -83,6 +83,42 @@ int vmmu_set_memslots(int vm, const struct vmmu_memslot *entries, __u32 nr,
 	return r;
 }
 
+int vmmu_access(int vm, __u64 gpa, void *buf, __u32 len, __u32 flags,
+		struct vmmu_access *out)
+{
+	struct vmmu_access a = {
+		.guest_phys_addr = gpa, .buf = (uintptr_t)buf, .len = len,
+		.flags = flags,
+	};
+	int r = vmmu_ioctl(vm, VMMU_ACCESS, (unsigned long)&a);
+
+	if (out)
+		*out = a;
+	return r;
+}
+
+int vmmu_read(int vm, __u64 gpa, void *buf, __u32 len)
+{
+	struct vmmu_access a;
+
+	return vmmu_access(vm, gpa, buf, len, 0, &a) || a.done != len ? -1 : 0;
+}
+
+int vmmu_write(int vm, __u64 gpa, const void *buf, __u32 len)
+{
+	struct vmmu_access a;
+
+	return vmmu_access(vm, gpa, (void *)buf, len, VMMU_ACCESS_WRITE, &a) ||
+	       a.done != len ? -1 : 0;
+}
+
+__u32 vmmu_translated(int vm, __u64 gpa)
+{
+	struct vmmu_translation t = { .guest_phys_addr = gpa };
+
+	return vmmu_ioctl(vm, VMMU_TRANSLATE, (unsigned long)&t) ? ~0U : t.flags;
+}
+
 int vmmu_lookup(int vm, __u64 gpa, struct vmmu_memslot_lookup *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -50,6 +50,20 @@ static inline struct vmmu_memslot vmmu_slot(__u32 slot, __u32 flags,
 	return m;
 }
 
+/*
+ * VMMU_ACCESS of [gpa, gpa + len) with @flags: 0 or -errno; *@out (if not
+ * NULL) receives the struct as the module left it (done, exit, exit_gpa).
+ */
+int vmmu_access(int vm, __u64 gpa, void *buf, __u32 len, __u32 flags,
+		struct vmmu_access *out);
+
+/* Read or write all of [gpa, gpa + len) through VMMU_ACCESS: 0, or -1. */
+int vmmu_read(int vm, __u64 gpa, void *buf, __u32 len);
+int vmmu_write(int vm, __u64 gpa, const void *buf, __u32 len);
+
+/* VMMU_TRANSLATE's flags for @gpa, or ~0 when the ioctl fails. */
+__u32 vmmu_translated(int vm, __u64 gpa);
+
 /* VMMU_LOOKUP_MEMSLOT for @gpa: 0 or -errno. */
 int vmmu_lookup(int vm, __u64 gpa, struct vmmu_memslot_lookup *out);
 
