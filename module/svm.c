@@ -395,7 +395,8 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 		return svm_exit_to_user(vcpu, VMMU_EXIT_SHUTDOWN);
 	case SVM_EXIT_ERR:
 		this_cpu_inc(vcpu->vm->pcpu_stats->exits_other);
-		run->fail_entry.hardware_entry_failure_reason = c->exit_code;
+		/* VMEXIT_INVALID, -1 in the 64-bit exit code. */
+		run->fail_entry.hardware_entry_failure_reason = (u64)SVM_EXIT_ERR;
 		run->fail_entry.cpu = vcpu->cpu;
 		return svm_exit_to_user(vcpu, VMMU_EXIT_FAIL_ENTRY);
 	default:

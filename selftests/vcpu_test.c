@@ -840,6 +840,30 @@ TEST_F(vmmu, sregs_bad_input)
 }
 
 /*
+ * State that vmmu accepts but the CPU's consistency checks refuse (a
+ * reserved CR4 bit) fails the entry, with SVM's VMEXIT_INVALID (-1) as the
+ * hardware's reason; with the state repaired the vCPU runs again.
+ */
+TEST_F(vmmu, failed_entry)
+{
+	struct guest_vcpu *vcpu = &self->vm.vcpu;
+	struct vmmu_sregs good, bad;
+	char buf[256];
+
+	ASSERT_EQ(0, ioctl(vcpu->fd, VMMU_GET_SREGS, &good));
+	bad = good;
+	bad.cr4 |= 1ULL << 31;
+	ASSERT_EQ(0, ioctl(vcpu->fd, VMMU_SET_SREGS, &bad));
+	ASSERT_EQ(0, guest_vcpu_call(vcpu, guest_hlt, 0, 0, 0, 0));
+	ASSERT_EQ(0, guest_run(vcpu));
+	ASSERT_EQ(GUEST_EXIT_FAIL_ENTRY, vcpu->exit.kind)
+		TH_LOG("%s", guest_exit_str(&vcpu->exit, buf, sizeof(buf)));
+	EXPECT_EQ((__u64)-1, vcpu->exit.fail_entry.reason);
+	ASSERT_EQ(0, ioctl(vcpu->fd, VMMU_SET_SREGS, &good));
+	expect_vcpu_works(_metadata, vcpu);
+}
+
+/*
  * The VMM is killed while its vCPU spins in the guest: the VM and its
  * vCPU go, and the kernel log stays clean (the harness checks it).
  */
