@@ -1023,14 +1023,17 @@ TEST_F(vmmu, trace_events_like_kvm)
  * page, then publishes a generation in a control page; the value the guest
  * reads once it sees the generation must be that generation's.  A vCPU
  * using a translation that a zap removed would read an older one.  The
- * changes: the memslot switched to another buffer (no host TLB flush is
- * involved there: only the MMU's own kick makes the guest let go),
- * MADV_DONTNEED, a new mapping over the page, mprotect read-only and back.
+ * changes: two memslots, on two buffers, swap places by moves (no host
+ * TLB flush is involved there: only the MMU's own kick makes the guest let
+ * go), MADV_DONTNEED, a new mapping over the page, mprotect read-only and
+ * back.
  */
 #define CTL_SLOT	EXTRA_SLOT
 #define CTL_GPA		EXTRA_GPA
-#define ORACLE_SLOT	3
+#define ORACLE_SLOT	3		/* and 4: the two buffers' slots */
 #define ORACLE_GPA	(EXTRA_GPA + EXTRA_SIZE)
+#define PARK_GPA	(ORACLE_GPA + 2 * MB)	/* the other slot */
+#define PARK2_GPA	(ORACLE_GPA + 4 * MB)	/* on the way */
 #define ORACLE_ROUNDS	600
 #define ORACLE_MMIO	0xdeadbeef
 
@@ -1084,7 +1087,7 @@ static void *oracle_vcpu(void *arg)
 TEST_F_TIMEOUT(vcpu, coherence_oracle, 300)
 {
 	static const char *const ops[] = {
-		"memslot switch", "MADV_DONTNEED", "new mapping", "mprotect",
+		"memslot moves", "MADV_DONTNEED", "new mapping", "mprotect",
 	};
 	struct oracle o = { .vcpu = &self->vcpu };
 	atomic_uint *ctl;
@@ -1100,6 +1103,8 @@ TEST_F_TIMEOUT(vcpu, coherence_oracle, 300)
 				       ctl));
 	ASSERT_EQ(0, guest_set_memslot(&self->vm, ORACLE_SLOT, 0, ORACLE_GPA,
 				       PAGE, bufs[0]));
+	ASSERT_EQ(0, guest_set_memslot(&self->vm, ORACLE_SLOT + 1, 0, PARK_GPA,
+				       PAGE, bufs[1]));
 	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_poll_report, CTL_GPA,
 				     ORACLE_GPA, 0, 0));
 	ASSERT_EQ(0, pthread_create(&thread, NULL, oracle_vcpu, &o));
@@ -1110,14 +1115,22 @@ TEST_F_TIMEOUT(vcpu, coherence_oracle, 300)
 
 		switch (g % 4) {
 		case 0:
+			/* The parked slot's buffer takes the active one's place. */
+			*(volatile __u32 *)bufs[cur ^ 1] = g;
+			ASSERT_EQ(0, guest_set_memslot(&self->vm,
+						       ORACLE_SLOT + cur, 0,
+						       PARK2_GPA, PAGE,
+						       bufs[cur]));
+			ASSERT_EQ(0, guest_set_memslot(&self->vm,
+						       ORACLE_SLOT + (cur ^ 1),
+						       0, ORACLE_GPA, PAGE,
+						       bufs[cur ^ 1]));
+			ASSERT_EQ(0, guest_set_memslot(&self->vm,
+						       ORACLE_SLOT + cur, 0,
+						       PARK_GPA, PAGE,
+						       bufs[cur]));
 			cur ^= 1;
 			page = bufs[cur];
-			*(volatile __u32 *)page = g;
-			ASSERT_EQ(0, guest_set_memslot(&self->vm, ORACLE_SLOT,
-						       0, 0, 0, NULL));
-			ASSERT_EQ(0, guest_set_memslot(&self->vm, ORACLE_SLOT,
-						       0, ORACLE_GPA, PAGE,
-						       page));
 			break;
 		case 1:
 			ASSERT_EQ(0, madvise(page, PAGE, MADV_DONTNEED));
