@@ -863,6 +863,29 @@ TEST_F(vmmu, failed_entry)
 	expect_vcpu_works(_metadata, vcpu);
 }
 
+/* The vCPU statistics count what the guest did. */
+TEST_F(vmmu, stats_count_exits)
+{
+	struct guest_vcpu *vcpu = &self->vm.vcpu;
+	struct vmmu_vm_stats a, b;
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm.vm.fd, &a));
+	/* Fresh memory: nested page faults, then the done port, then HLT. */
+	ASSERT_EQ(0, guest_vcpu_call(vcpu, guest_fill, DATA_GPA, 16 * PAGE,
+				     SEED, 0));
+	EXPECT_EQ(0, run_to_done(_metadata, vcpu));
+	ASSERT_EQ(0, guest_vcpu_call(vcpu, guest_hlt, 0, 0, 0, 0));
+	ASSERT_EQ(0, guest_run(vcpu));
+	ASSERT_EQ(0, vmmu_get_stats(self->vm.vm.fd, &b));
+
+	EXPECT_LE(1, b.exits_npf - a.exits_npf);
+	EXPECT_LE(1, b.exits_io - a.exits_io);
+	EXPECT_EQ(1, b.exits_hlt - a.exits_hlt);
+	EXPECT_LE(b.exits_npf - a.exits_npf + 2, b.vcpu_entries - a.vcpu_entries);
+	EXPECT_LE(b.exits_npf - a.exits_npf,
+		  b.faults_4k + b.faults_2m - a.faults_4k - a.faults_2m);
+}
+
 /*
  * The VMM is killed while its vCPU spins in the guest: the VM and its
  * vCPU go, and the kernel log stays clean (the harness checks it).
