@@ -56,11 +56,24 @@ for label in $(kernel_labels); do
 	[ -z "$(kernel_suite "$label")" ] || "$TOP/scripts/chroot.sh" resolve "$label"
 done
 
-# Kernel images and modules for the emulated machines.
+# What an unpacked kernel holds: every file's path and size.  depmod's
+# output is left out, it is made after the manifest.
+kernel_manifest() {
+	(cd "$1/root" && find . -type f ! -name 'modules.*' -printf '%P %s\n' |
+		LC_ALL=C sort | sha256sum | cut -d' ' -f1)
+}
+
+# Kernel images and modules for the emulated machines.  A cached kernel
+# whose files changed since it was unpacked (a stray clean deleted its
+# modules, say) is fetched again.
 for label in $(kernel_labels); do
 	rel=$(kernel_release "$label")
 	dir=$CACHE/kernels/$rel
-	[ -f "$dir/root/lib/modules/$rel/modules.dep" ] && [ -f "$(kernel_image "$label")" ] && continue
+	if [ -f "$dir/root/lib/modules/$rel/modules.dep" ] &&
+	   [ -f "$(kernel_image "$label")" ] && [ -f "$dir/manifest" ]; then
+		[ "$(kernel_manifest "$dir")" = "$(cat "$dir/manifest")" ] && continue
+		say "kernel $rel ($label) in $dir is damaged: fetching it again"
+	fi
 	say "fetching kernel $rel ($label)"
 	rm -rf "$dir" && mkdir -p "$dir/root"
 	suite=$(kernel_suite "$label")
@@ -83,6 +96,7 @@ for label in $(kernel_labels); do
 	# Packages that put the modules in /usr/lib/modules only.
 	[ -e "$dir/root/lib" ] || ln -s usr/lib "$dir/root/lib"
 	[ -f "$(kernel_image "$label")" ] || die "no kernel image in ${pkgs[*]}"
+	kernel_manifest "$dir" > "$dir/manifest"
 	# The package's modules.dep is made at install time: make it here.
 	depmod -b "$dir/root" "$rel"
 done
