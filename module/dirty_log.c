@@ -36,9 +36,12 @@ static bool vmmu_wrprot_range(struct vmmu_vm *vm, u64 start, u64 end)
 			 * Logging slots map only 4 KiB leaves (switching logging
 			 * on zaps the slot); should one be large, it must refault.
 			 */
-			vmmu_zap_leaf(vm, it.ep, it.old);
+			vmmu_zap_leaf(vm, it.ep);
 		} else if (it.old & fmt->writable) {
-			WRITE_ONCE(*it.ep, it.old & ~fmt->writable);
+			/* Atomically: a vCPU may set D meanwhile. */
+			while (!try_cmpxchg64(it.ep, &it.old,
+					      it.old & ~fmt->writable))
+				;
 		} else {
 			continue;
 		}

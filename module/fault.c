@@ -219,7 +219,7 @@ static void vmmu_map(struct vmmu_vm *vm, struct vmmu_page_fault *fault,
 			/* A larger leaf in the way: the host mapping shrank. */
 			if (tdp_present(fmt, it.old) &&
 			    tdp_leaf(fmt, it.old, it.level)) {
-				vmmu_zap_leaf(vm, it.ep, it.old);
+				vmmu_zap_leaf(vm, it.ep);
 				pt_iter_refresh(&it);
 				flush = true;
 			}
@@ -247,7 +247,7 @@ static void vmmu_map(struct vmmu_vm *vm, struct vmmu_page_fault *fault,
 			if (tdp_pfn(it.old) == tdp_pfn(leaf) &&
 			    ((it.old & fmt->writable) || !(leaf & fmt->writable)))
 				break;
-			vmmu_zap_leaf(vm, it.ep, it.old);
+			vmmu_zap_leaf(vm, it.ep);
 			flush = true;
 		}
 		WRITE_ONCE(*it.ep, leaf);

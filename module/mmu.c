@@ -9,6 +9,9 @@
  * Locking (docs/locking.md, docs/mmu.md):
  * - Entries change only with vm->mmu_lock held for write: faults install,
  *   invalidations and memslot updates zap, dirty logging write-protects.
+ *   Except for the accessed and dirty bits, which a vCPU's walker (and the
+ *   software walker) set at any time: a leaf that goes, or loses W, is
+ *   changed atomically, so that a dirty bit set meanwhile is not lost.
  * - The software walker (VMMU_ACCESS) and the aging callbacks hold it for
  *   read and only ever set or clear accessed/dirty bits, atomically.
  * - VMMU_TRANSLATE reads without the lock, under RCU: table pages are
@@ -158,15 +161,19 @@ static void vmmu_unlink_table(struct vmmu_vm *vm, u64 *ep, u64 e)
 	call_rcu(&child->rcu, vmmu_pt_free_rcu);
 }
 
-/* Give the host what the guest did to a page it no longer maps. */
-void vmmu_zap_leaf(struct vmmu_vm *vm, u64 *ep, u64 e)
+/*
+ * Remove the leaf @ep and give the host what the guest did to the page:
+ * the A and D bits of the entry as it was when it went, not as read
+ * before (a vCPU may have set D since).
+ */
+void vmmu_zap_leaf(struct vmmu_vm *vm, u64 *ep)
 {
 	const struct vmmu_pte_format *fmt = vm->fmt;
+	u64 e = xchg(ep, 0);
 	struct page *page = pfn_to_page(tdp_pfn(e));
 
 	lockdep_assert_held_write(&vm->mmu_lock);
 
-	WRITE_ONCE(*ep, 0);
 	if (!PageReserved(page)) {
 		if (e & fmt->dirty)
 			SetPageDirty(page);
@@ -209,7 +216,7 @@ bool vmmu_mmu_unmap_gfn_range(struct vmmu_vm *vm,
 			if (!tdp_present(fmt, it.old))
 				continue;
 			if (tdp_leaf(fmt, it.old, it.level))
-				vmmu_zap_leaf(vm, it.ep, it.old);
+				vmmu_zap_leaf(vm, it.ep);
 			else if (it.level == level && pt_iter_inside(&it))
 				vmmu_unlink_table(vm, it.ep, it.old);
 			else

@@ -125,6 +125,6 @@ int vmmu_pt_cache_topup(struct vmmu_pt_cache *cache);
 void vmmu_pt_cache_free(struct vmmu_pt_cache *cache);
 void vmmu_link_table(struct vmmu_vm *vm, u64 *ep, struct vmmu_pt *child,
 		     int level);
-void vmmu_zap_leaf(struct vmmu_vm *vm, u64 *ep, u64 e);
+void vmmu_zap_leaf(struct vmmu_vm *vm, u64 *ep);
 
 #endif /* VMMU_MMU_INTERNAL_H */

@@ -249,8 +249,10 @@ static bool vmmu_mn_age(struct vmmu_vm *vm, unsigned long start,
 }
 
 /*
- * No TLB caches the accessed bits yet (the vCPU backends will flush here),
- * so clearing with and without a flush is the same.
+ * Clearing A without flushing the vCPUs' TLBs, as KVM does on x86: a CPU
+ * that still caches the translation does not set A again, so the page
+ * may look idle too early; if reclaim then takes it, the invalidation
+ * zaps and flushes, so only aging precision is at stake.
  */
 static vmmu_mn_young_t vmmu_mn_clear_flush_young(struct mmu_notifier *mn,
 						 struct mm_struct *mm,

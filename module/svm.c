@@ -17,7 +17,9 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <asm/cpufeature.h>
+#include <asm/debugreg.h>
 #include <asm/fpu/api.h>
+#include <asm/mce.h>
 #include <asm/msr.h>
 #include <asm/processor-flags.h>
 #include <asm/special_insns.h>
@@ -62,8 +64,9 @@ static void svm_intercept(struct vmcb *vmcb, int bit)
 /*
  * What the guest may not do behind the host's back: every port and MSR,
  * the SVM instructions, debug registers (shared with the host), XSETBV
- * (XCR0 is the host's), INVD, MONITOR/MWAIT, shutdown, and #DB and #AC,
- * which a guest could otherwise turn into an endless exception loop.
+ * (XCR0 is the host's), INVD and WBINVD, RDPMC (the host's counters),
+ * MONITOR/MWAIT, shutdown; #DB and #AC, which a guest could otherwise turn
+ * into an endless exception loop; #MC, which is the host's to handle.
  */
 static const int svm_intercepts[] = {
 	INTERCEPT_INTR, INTERCEPT_NMI, INTERCEPT_SMI, INTERCEPT_INVD,
@@ -73,7 +76,27 @@ static const int svm_intercepts[] = {
 	INTERCEPT_VMLOAD, INTERCEPT_VMSAVE, INTERCEPT_STGI, INTERCEPT_CLGI,
 	INTERCEPT_SKINIT, INTERCEPT_MONITOR, INTERCEPT_MWAIT,
 	INTERCEPT_MWAIT_COND, INTERCEPT_XSETBV, INTERCEPT_RDPRU,
+	INTERCEPT_RDPMC, INTERCEPT_WBINVD,
 };
+
+/* The intercepts every guest vmmu runs has, its own or the flush guest. */
+void vmmu_svm_set_intercepts(struct vmcb *vmcb)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(svm_intercepts); i++)
+		svm_intercept(vmcb, svm_intercepts[i]);
+	for (i = 0; i < 8; i++) {
+		svm_intercept(vmcb, INTERCEPT_DR0_READ + i);
+		svm_intercept(vmcb, INTERCEPT_DR0_WRITE + i);
+	}
+	svm_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + DB_VECTOR);
+	svm_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + AC_VECTOR);
+	svm_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + MC_VECTOR);
+	vmcb->control.iopm_base_pa = vmmu_svm_iopm_pa;
+	vmcb->control.msrpm_base_pa = vmmu_svm_msrpm_pa;
+	vmcb->control.asid = vmmu_svm_asid;
+}
 
 static void svm_seg(struct vmcb_seg *seg, u16 selector, u16 attrib,
 		    u32 limit, u64 base)
@@ -91,20 +114,8 @@ static void svm_init_vmcb(struct vmmu_vcpu *vcpu, struct vmcb *vmcb)
 	struct vmcb_save_area *s = &vmcb->save;
 	const u16 data = SVM_SELECTOR_P_MASK | SVM_SELECTOR_S_MASK |
 			 SVM_SELECTOR_WRITE_MASK | 1;
-	int i;
 
-	for (i = 0; i < ARRAY_SIZE(svm_intercepts); i++)
-		svm_intercept(vmcb, svm_intercepts[i]);
-	for (i = 0; i < 8; i++) {
-		svm_intercept(vmcb, INTERCEPT_DR0_READ + i);
-		svm_intercept(vmcb, INTERCEPT_DR0_WRITE + i);
-	}
-	svm_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + DB_VECTOR);
-	svm_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + AC_VECTOR);
-
-	c->iopm_base_pa = vmmu_svm_iopm_pa;
-	c->msrpm_base_pa = vmmu_svm_msrpm_pa;
-	c->asid = vmmu_svm_asid;
+	vmmu_svm_set_intercepts(vmcb);
 	c->int_ctl = V_INTR_MASKING_MASK;
 	c->vmmu_vmcb_np_ctl = VMMU_VMCB_NP_ENABLE;
 	c->nested_cr3 = page_to_phys(vcpu->vm->root->page);
@@ -345,12 +356,15 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 	/*
 	 * An exception whose delivery the exit cut short (a nested page
 	 * fault on the IDT or the stack, say) is delivered again on the next
-	 * entry; a software interrupt is not, its instruction runs again.
+	 * entry; a software interrupt, INT3 or INTO is not: its instruction,
+	 * where RIP still is, runs again.
 	 */
 	c->event_inj = 0;
 	if ((c->exit_int_info & SVM_EXITINTINFO_VALID) &&
 	    (c->exit_int_info & SVM_EXITINTINFO_TYPE_MASK) ==
-	    SVM_EXITINTINFO_TYPE_EXEPT) {
+	    SVM_EXITINTINFO_TYPE_EXEPT &&
+	    (c->exit_int_info & SVM_EXITINTINFO_VEC_MASK) != BP_VECTOR &&
+	    (c->exit_int_info & SVM_EXITINTINFO_VEC_MASK) != OF_VECTOR) {
 		c->event_inj = c->exit_int_info;
 		c->event_inj_err = c->exit_int_info_err;
 	}
@@ -369,8 +383,11 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 	case SVM_EXIT_NPF:
 		this_cpu_inc(vcpu->vm->pcpu_stats->exits_npf);
 		access = (info1 & NPF_WRITE ? VMMU_ACCESS_WRITE : 0) |
-			 (info1 & NPF_FETCH ? VMMU_ACCESS_FETCH : 0) |
-			 (info1 & NPF_GUEST_WALK ? VMMU_NPF_GUEST_WALK : 0);
+			 (info1 & NPF_FETCH ? VMMU_ACCESS_FETCH : 0);
+		/* The guest's table walk or an event's delivery: not RIP's. */
+		if ((info1 & NPF_GUEST_WALK) ||
+		    (c->exit_int_info & SVM_EXITINTINFO_VALID))
+			access |= VMMU_NPF_NOT_INSN;
 		trace_kvm_page_fault(vcpu->id, vmcb->save.rip, c->exit_info_2,
 				     info1);
 		return vmmu_vcpu_handle_npf(vcpu, c->exit_info_2, access);
@@ -387,6 +404,13 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 				       (info1 & SVM_IOIO_SIZE_MASK) >>
 				       SVM_IOIO_SIZE_SHIFT,
 				       info1 & SVM_IOIO_TYPE_MASK);
+	case SVM_EXIT_WBINVD:
+		/* The host's caches are not the guest's to flush: a no-op. */
+		svm_skip_to_next(vcpu, 2);
+		return 0;
+	case SVM_EXIT_EXCP_BASE + MC_VECTOR:
+		/* The host handled it right after the exit. */
+		return 0;
 	case SVM_EXIT_SHUTDOWN:
 		this_cpu_inc(vcpu->vm->pcpu_stats->exits_other);
 		/* The VMCB is undefined now: back to the reset state. */
@@ -459,6 +483,19 @@ static int svm_vcpu_run(struct vmmu_vcpu *vcpu)
 
 	vmmu_svm_give_back(sc, &borrow);
 	WRITE_ONCE(vcpu->mode, VMMU_OUTSIDE_GUEST_MODE);
+	/*
+	 * #VMEXIT leaves DR7 disabled: the host's breakpoints come back (the
+	 * guest cannot touch DR0-3 or DR6: every DR access exits).
+	 */
+	if (hw_breakpoint_active())
+		set_debugreg(__this_cpu_read(cpu_dr7), 7);
+	/* A machine check taken in the guest is the host's, as in KVM. */
+	if (IS_ENABLED(CONFIG_X86_MCE) &&
+	    vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + MC_VECTOR) {
+		struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
+
+		do_machine_check(&regs);
+	}
 	local_irq_enable();
 	kernel_fpu_end();
 

@@ -25,6 +25,7 @@ struct vmmu_svm_borrow {
 extern u32 vmmu_svm_asid;
 extern u64 vmmu_svm_iopm_pa, vmmu_svm_msrpm_pa;
 
+void vmmu_svm_set_intercepts(struct vmcb *vmcb);
 int vmmu_svm_cpus_init(void);
 void vmmu_svm_cpus_free(void);
 struct vmmu_svm_cpu *vmmu_svm_this_cpu(void);

@@ -29,6 +29,8 @@
 #include "svm.h"
 
 static DEFINE_PER_CPU(struct vmmu_svm_cpu, vmmu_svm_cpus);
+/* A zeroed nested page table: the flush guest maps nothing. */
+static struct page *vmmu_svm_empty_root;
 
 struct vmmu_svm_cpu *vmmu_svm_this_cpu(void)
 {
@@ -46,19 +48,20 @@ static void vmmu_svm_seg(struct vmcb_seg *seg, u16 attrib, u32 limit)
 /*
  * A real-mode guest with a virtual interrupt pending and the VINTR
  * intercept set: VMRUN flushes every ASID, and the guest exits before it
- * executes anything.
+ * executes anything.  Should anything else come first (an NMI, say), it
+ * exits too: it has every intercept a vCPU has, all exceptions, and
+ * nested paging on an empty table, so it can reach no memory.
  */
-static void vmmu_svm_init_flush_vmcb(struct vmcb *vmcb)
+static void vmmu_svm_init_flush_vmcb(struct vmcb *vmcb, u64 empty_root)
 {
 	struct vmcb_control_area *c = &vmcb->control;
 	struct vmcb_save_area *s = &vmcb->save;
 
+	vmmu_svm_set_intercepts(vmcb);
 	c->intercepts[INTERCEPT_VINTR / 32] |= BIT(INTERCEPT_VINTR % 32);
-	c->intercepts[INTERCEPT_VMRUN / 32] |= BIT(INTERCEPT_VMRUN % 32);
-	c->intercepts[INTERCEPT_SHUTDOWN / 32] |= BIT(INTERCEPT_SHUTDOWN % 32);
-	c->iopm_base_pa = vmmu_svm_iopm_pa;
-	c->msrpm_base_pa = vmmu_svm_msrpm_pa;
-	c->asid = vmmu_svm_asid;
+	c->intercepts[INTERCEPT_EXCEPTION] = ~0U;
+	c->vmmu_vmcb_np_ctl = VMMU_VMCB_NP_ENABLE;
+	c->nested_cr3 = empty_root;
 	c->tlb_ctl = TLB_CONTROL_FLUSH_ALL_ASID;
 	c->int_ctl = V_INTR_MASKING_MASK | V_IRQ_MASK |
 		     (0xf << V_INTR_PRIO_SHIFT);
@@ -99,12 +102,18 @@ void vmmu_svm_cpus_free(void)
 			free_page((unsigned long)sc->flush_vmcb);
 		memset(sc, 0, sizeof(*sc));
 	}
+	if (vmmu_svm_empty_root)
+		__free_page(vmmu_svm_empty_root);
+	vmmu_svm_empty_root = NULL;
 }
 
 int vmmu_svm_cpus_init(void)
 {
 	int cpu;
 
+	vmmu_svm_empty_root = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!vmmu_svm_empty_root)
+		return -ENOMEM;
 	for_each_possible_cpu(cpu) {
 		struct vmmu_svm_cpu *sc = per_cpu_ptr(&vmmu_svm_cpus, cpu);
 
@@ -115,7 +124,8 @@ int vmmu_svm_cpus_init(void)
 			vmmu_svm_cpus_free();
 			return -ENOMEM;
 		}
-		vmmu_svm_init_flush_vmcb(sc->flush_vmcb);
+		vmmu_svm_init_flush_vmcb(sc->flush_vmcb,
+					 page_to_phys(vmmu_svm_empty_root));
 	}
 	return 0;
 }
@@ -149,6 +159,8 @@ void vmmu_svm_give_back(struct vmmu_svm_cpu *sc,
 
 		asm volatile("clgi; vmrun %%rax; stgi"
 			     : : "a" (pa) : "memory", "cc");
+		/* A flush that did not happen is a broken promise. */
+		WARN_ON_ONCE(sc->flush_vmcb->control.exit_code == SVM_EXIT_ERR);
 	} else {
 		wrmsrq(MSR_EFER, b->efer);
 	}

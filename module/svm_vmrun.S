@@ -10,12 +10,15 @@
  *   switches them through the VMCB).
  */
 #include <linux/linkage.h>
+#include <linux/stringify.h>
 #include <asm/asm.h>
+#include <asm/msr-index.h>
 #include <asm/nospec-branch.h>
 
 #define GPR(n)	((n) * 8)
 
-.section .text, "ax"
+/* Not instrumentable: between the VMLOADs the GS base is the guest's. */
+.section .noinstr.text, "ax"
 
 SYM_FUNC_START(__vmmu_svm_vmrun)
 	push	%rbp
@@ -79,6 +82,18 @@ SYM_FUNC_START(__vmmu_svm_vmrun)
 	vmsave	%rax
 	mov	16(%rsp), %rax
 	vmload	%rax
+
+	/*
+	 * Before any RET: the guest may have trained the return predictors.
+	 * The kernel's own choice of mitigation, as KVM applies it, spelled
+	 * out with what every kernel exports to modules (7.x keeps its IBPB
+	 * helper for KVM): refill the RSB, untrain returns, or IBPB.
+	 */
+	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT
+	CALL_UNTRAIN_RET
+	ALTERNATIVE "", __stringify(mov $MSR_IA32_PRED_CMD, %ecx; \
+		mov $PRED_CMD_IBPB, %eax; xor %edx, %edx; wrmsr), \
+		X86_FEATURE_IBPB_ON_VMEXIT
 
 	/* No guest value stays in a register the host might use. */
 	xor	%ecx, %ecx

@@ -125,7 +125,7 @@ int vmmu_vcpu_handle_npf(struct vmmu_vcpu *vcpu, u64 gpa, u32 access)
 		return r;
 	/* Only a load or store is MMIO: not a fetch, not a table walk. */
 	if (r == VMMU_ACCESS_EXIT_MMIO &&
-	    !(access & (VMMU_ACCESS_FETCH | VMMU_NPF_GUEST_WALK)))
+	    !(access & (VMMU_ACCESS_FETCH | VMMU_NPF_NOT_INSN)))
 		return vmmu_emulate_mmio(vcpu, gpa, access & VMMU_ACCESS_WRITE);
 	run->exit_reason = VMMU_EXIT_MEMORY_FAULT;
 	run->memory_fault.gpa = gpa;

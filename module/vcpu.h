@@ -31,8 +31,11 @@ enum {
 	VMMU_IN_GUEST_MODE,
 };
 
-/* With VMMU_ACCESS_*: the fault was the guest's own page-table walk. */
-#define VMMU_NPF_GUEST_WALK	BIT(16)
+/*
+ * With VMMU_ACCESS_*: the access was not the instruction at RIP's own (the
+ * guest's page-table walk, or the delivery of an event): never MMIO.
+ */
+#define VMMU_NPF_NOT_INSN	BIT(16)
 
 /* vcpu->requests: bits set by others, handled before the next entry. */
 #define VMMU_REQ_TLB_FLUSH	0
