@@ -309,8 +309,9 @@ static int vmmu_fault_once(struct vmmu_vm *vm, struct vmmu_page_fault *fault,
 /*
  * Resolve @fault.  Returns 0 once mapped (fault->level says at which
  * level), a VMMU_ACCESS_EXIT_* reason (> 0) for what a vCPU would exit on,
- * or -errno (-EINTR when killed, -ENOMEM).  A fault that keeps racing with
- * invalidations retries until it is killed.
+ * or -errno (-EINTR when killed, or for an interruptible fault signalled;
+ * -ENOMEM).  A fault that keeps racing with invalidations retries until
+ * then.
  */
 int vmmu_page_fault(struct vmmu_vm *vm, struct vmmu_page_fault *fault)
 {
@@ -324,7 +325,8 @@ int vmmu_page_fault(struct vmmu_vm *vm, struct vmmu_page_fault *fault)
 			r = vmmu_fault_once(vm, fault, &cache);
 		if (r != VMMU_FAULT_RETRY)
 			break;
-		if (fatal_signal_pending(current)) {
+		if (fatal_signal_pending(current) ||
+		    (fault->interruptible && signal_pending(current))) {
 			r = -EINTR;
 			break;
 		}

@@ -374,7 +374,11 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 		       c->exit_info_2, c->exit_int_info, c->exit_int_info_err,
 		       READ_ONCE(vcpu->requests));
 
-	switch (c->exit_code) {
+	/*
+	 * Exit codes fit in 32 bits but VMEXIT_INVALID, -1 in all 64 (7.x
+	 * declares the field u64; QEMU writes only the low half of -1).
+	 */
+	switch ((u32)c->exit_code) {
 	case SVM_EXIT_INTR:
 	case SVM_EXIT_NMI:
 		/* Handled by the host once interrupts were on again. */
@@ -417,7 +421,7 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 		memset(vmcb, 0, sizeof(*vmcb));
 		svm_init_vmcb(vcpu, vmcb);
 		return svm_exit_to_user(vcpu, VMMU_EXIT_SHUTDOWN);
-	case SVM_EXIT_ERR:
+	case (u32)SVM_EXIT_ERR:
 		this_cpu_inc(vcpu->vm->pcpu_stats->exits_other);
 		/* VMEXIT_INVALID, -1 in the 64-bit exit code. */
 		run->fail_entry.hardware_entry_failure_reason = (u64)SVM_EXIT_ERR;

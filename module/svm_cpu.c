@@ -160,7 +160,8 @@ void vmmu_svm_give_back(struct vmmu_svm_cpu *sc,
 		asm volatile("clgi; vmrun %%rax; stgi"
 			     : : "a" (pa) : "memory", "cc");
 		/* A flush that did not happen is a broken promise. */
-		WARN_ON_ONCE(sc->flush_vmcb->control.exit_code == SVM_EXIT_ERR);
+		WARN_ON_ONCE((u32)sc->flush_vmcb->control.exit_code ==
+			     (u32)SVM_EXIT_ERR);
 	} else {
 		wrmsrq(MSR_EFER, b->efer);
 	}

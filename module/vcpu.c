@@ -101,6 +101,8 @@ static int vmmu_vcpu_run(struct vmmu_vcpu *vcpu)
 		}
 		cond_resched();
 		r = vmmu_vcpu_ops->run(vcpu);
+		if (r == -EINTR)
+			run->exit_reason = VMMU_EXIT_INTR;
 		if (r)
 			return r < 0 ? r : 0;
 	}
@@ -116,6 +118,8 @@ int vmmu_vcpu_handle_npf(struct vmmu_vcpu *vcpu, u64 gpa, u32 access)
 	struct vmmu_page_fault fault = {
 		.gpa = gpa,
 		.write = access & VMMU_ACCESS_WRITE,
+		/* The guest faults again on the next run. */
+		.interruptible = true,
 	};
 	struct vmmu_run *run = vcpu->run;
 	int r;

@@ -168,6 +168,8 @@ struct vmmu_page_fault {
 	const bool write;
 	/* VMMU_PREFAULT: map ahead of any access, setting neither A nor D. */
 	const bool prefault;
+	/* A vCPU's: any signal, not only a fatal one, ends the retries. */
+	const bool interruptible;
 
 	u64 gfn;
 	struct vmmu_memory_slot *slot;
