@@ -57,16 +57,29 @@ static struct {
 	unsigned long io_iters;		/* port I/O exits per sample */
 	double inval_s;			/* seconds per unrelated_inval sample */
 	unsigned int slot_rounds;	/* create/delete pairs per sample */
+	unsigned int sample_timeout_s;	/* the watchdog of one sample */
 	const char *only;
 	bool smoke;
 } opt = {
 	.reps = 50, .warmup = 3, .mib = 32, .io_iters = 20000,
-	.inval_s = 0.5, .slot_rounds = 10,
+	.inval_s = 0.5, .slot_rounds = 10, .sample_timeout_s = 60,
 };
 
 static double t_start;
 static unsigned long units_done, units_total;
 static int failures;
+
+/*
+ * A sample that takes longer than opt.sample_timeout_s seconds is stopped
+ * by SIGALRM (its run ioctl returns EINTR) and reported as an error with
+ * what the guest was doing, so that one stuck guest does not hang the run.
+ */
+static volatile sig_atomic_t timed_out;
+
+static void on_alarm(int sig)
+{
+	timed_out = 1;
+}
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -127,10 +140,19 @@ static void sample_rec(const struct workload *w, enum backend b, int rep,
 	       rep - opt.warmup, rep < opt.warmup ? "true" : "false", value);
 }
 
-static void progress_rec(const struct workload *w, int rep)
+/*
+ * Time left: the rest of this workload at its own pace so far, the
+ * workloads after it at the average pace of those done.
+ */
+static void progress_rec(const struct workload *w, int rep, double w_start)
 {
 	double el = (now_ms() - t_start) / 1000;
-	double left = units_done ? el * (units_total - units_done) / units_done : 0;
+	double w_el = (now_ms() - w_start) / 1000;
+	int w_left = opt.warmup + opt.reps - rep - 1;
+	double left = w_el / (rep + 1) * w_left;
+
+	if (units_done)
+		left += el / units_done * (units_total - units_done - w_left);
 
 	printf("{\"type\":\"progress\",\"workload\":\"%s\",\"rep\":%d,"
 	       "\"reps\":%d,\"done\":%lu,\"total\":%lu,\"elapsed_s\":%.1f,"
@@ -323,17 +345,48 @@ static int bvm_create(struct bench_vm *v, enum backend b, bool thp,
 	return r;
 }
 
+/* What a guest that the watchdog stopped was doing, as a diag record. */
+static void stuck_rec(struct guest_vcpu *vcpu, unsigned long values)
+{
+	struct vmmu_vm_stats st = { .size = sizeof(st) };
+	struct guest_regs regs = { 0 };
+
+	guest_get_regs(vcpu, &regs);
+	printf("{\"type\":\"diag\",\"what\":\"sample timed out\",\"backend\":\"%s\","
+	       "\"values_seen\":%lu,\"rip\":%llu,\"rax\":%llu,\"rdi\":%llu",
+	       guest_backend_name(vcpu->vm->backend), values,
+	       (unsigned long long)regs.rip, (unsigned long long)regs.rax,
+	       (unsigned long long)regs.rdi);
+	if (vcpu->vm->backend == GUEST_VMMU && !vmmu_get_stats(vcpu->vm->fd, &st))
+		printf(",\"vcpu_entries\":%llu,\"exits_io\":%llu,\"exits_hlt\":%llu,"
+		       "\"exits_npf\":%llu,\"exits_intr\":%llu,\"exits_other\":%llu,"
+		       "\"vcpu_kicks\":%llu",
+		       (unsigned long long)st.vcpu_entries, (unsigned long long)st.exits_io,
+		       (unsigned long long)st.exits_hlt, (unsigned long long)st.exits_npf,
+		       (unsigned long long)st.exits_intr, (unsigned long long)st.exits_other,
+		       (unsigned long long)st.vcpu_kicks);
+	printf("}\n");
+	fflush(stdout);
+}
+
 /* Run to the payload's DONE; exits on GUEST_PORT_VALUE are counted. */
 static int run_to_done(struct guest_vcpu *vcpu, unsigned long *values)
 {
+	unsigned long seen = 0;
 	int r;
 
 	for (;;) {
 		r = guest_run(vcpu);
-		if (r)
+		if (r == -EINTR)
+			vcpu->exit.kind = GUEST_EXIT_INTR;
+		else if (r)
 			return r;
-		if (vcpu->exit.kind == GUEST_EXIT_INTR)
-			continue;
+		if (vcpu->exit.kind == GUEST_EXIT_INTR) {
+			if (!timed_out)
+				continue;
+			stuck_rec(vcpu, values ? *values : seen);
+			return -ETIMEDOUT;
+		}
 		if (vcpu->exit.kind != GUEST_EXIT_IO)
 			return -EPROTO;
 		if (vcpu->exit.io.port == GUEST_PORT_DONE)
@@ -779,8 +832,8 @@ static int order(const struct workload *w, int rep, enum backend *out)
 static void run_workload(struct workload *w)
 {
 	enum backend bs[B_NR];
+	double v, w_start = now_ms();
 	int rep, i, n, r;
-	double v;
 
 	if (w->setup && w->setup(w)) {
 		units_done += (opt.warmup + opt.reps);
@@ -801,7 +854,7 @@ static void run_workload(struct workload *w)
 			sample_rec(w, bs[i], rep, v);
 		}
 		units_done++;
-		progress_rec(w, rep);
+		progress_rec(w, rep, w_start);
 	}
 out:
 	if (w->teardown)
@@ -856,6 +909,7 @@ int main(int argc, char **argv)
 			opt.io_iters = 100;
 			opt.inval_s = 0.02;
 			opt.slot_rounds = 2;
+			opt.sample_timeout_s = 30;
 			break;
 		default:
 			usage();
@@ -866,6 +920,8 @@ int main(int argc, char **argv)
 		usage();
 
 	signal(SIGPIPE, SIG_IGN);
+	/* No SA_RESTART: the watchdog must interrupt a run ioctl. */
+	sigaction(SIGALRM, &(struct sigaction){ .sa_handler = on_alarm }, NULL);
 	if (opt.smoke)
 		printf("TAP version 13\n1..1\n#  RUN           bench.smoke ...\n");
 	meta_rec();
