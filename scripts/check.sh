@@ -306,6 +306,17 @@ elif want boot; then
 			run "$l/bench-report" "$RESULTS/$l/bench-report.log" bench_report "$RESULTS/$l"
 		fi
 	done
+	# make bench's own path once, end to end (scripts/bench with boot.sh
+	# --bench, progress, report), on the first kernel, at smoke size.
+	if [ -z "$tests" ]; then
+		l=$(head -n 1 <<< "$labels")
+		say "boot: $l for make bench's path (scripts/bench -- -t smoke)"
+		start=$SECONDS
+		run "bench/make-bench-$l" "$RESULTS/bench-check/make-bench.log" \
+			"$TOP/scripts/bench" --no-build --kernel "$l" \
+			--out "$RESULTS/bench-check/run" -- -t smoke
+		say "boot: make bench's path took $((SECONDS - start)) s"
+	fi
 fi
 
 # --- summary -------------------------------------------------------------
