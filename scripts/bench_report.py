@@ -29,6 +29,8 @@ WORKLOADS = {
     "unrelated_inval": ["none", "kvm", "vmmu", "vmmu-nle"],
     "memslot_create": ["kvm", "vmmu", "vmmu-nle"],
     "memslot_delete": ["kvm", "vmmu", "vmmu-nle"],
+    "memslot_storm_create": ["kvm", "vmmu", "vmmu-nle"],
+    "memslot_storm_delete": ["kvm", "vmmu", "vmmu-nle"],
     "dirty_log": ["kvm", "vmmu"],
     "exits": ["kvm", "vmmu"],
 }
@@ -39,6 +41,8 @@ KEY_TESTS = {
     "unrelated_inval": "none (the seeds' lock elision)",
     "memslot_create": "memslot_perf_test / memslot_modification_stress_test",
     "memslot_delete": "memslot_perf_test / memslot_modification_stress_test",
+    "memslot_storm_create": "memslot_modification_stress_test (updates while memory is invalidated)",
+    "memslot_storm_delete": "memslot_modification_stress_test (updates while memory is invalidated)",
     "dirty_log": "dirty_log_perf_test",
     "exits": "none (cf. kvm-unit-tests vmexit)",
 }
@@ -165,6 +169,10 @@ def plot(res, outdir, emulated):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    # Plain numbers with thousands separators, not an offset like 1e6.
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 100 else f"{v:g}")
 
     files = {}
     for w, r in res.items():
@@ -178,6 +186,7 @@ def plot(res, outdir, emulated):
             xs = [i + rng.uniform(-0.15, 0.15) for _ in v]
             ax1.scatter(xs, v, s=14, alpha=0.7, color=COLORS.get(b, "k"), zorder=3)
         ax1.set_ylabel(r["metric"])
+        ax1.yaxis.set_major_formatter(plain)
         ax1.set_title("samples (box: quartiles)")
         ax1.grid(axis="y", alpha=0.3)
         for b, v in zip(order, data):
@@ -186,6 +195,7 @@ def plot(res, outdir, emulated):
             ax2.step(xs, ys, where="post", label=f"{b} (n={len(xs)})",
                      color=COLORS.get(b, "k"), linewidth=1.8)
         ax2.set_xlabel(r["metric"])
+        ax2.xaxis.set_major_formatter(plain)
         ax2.set_ylabel("fraction of samples")
         ax2.set_title("ECDF")
         ax2.grid(alpha=0.3)

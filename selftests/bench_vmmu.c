@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -651,6 +652,126 @@ static int memslot_delete(struct workload *w, enum backend b, int rep,
 }
 
 /*
+ * memslot_storm_create, memslot_storm_delete: the same pairs on slot 1
+ * while a second thread invalidates another memslot of the same VM
+ * (slot 5, opt.mib MiB) in a loop: MADV_DONTNEED of all of it, then a
+ * write to each page.  Each update may wait for invalidations in flight.
+ */
+#define STORM_SLOT	5	/* memslot_timing uses BENCH_SLOT + 1 too */
+#define STORM_GPA	(2ULL << 30)
+
+static struct {
+	int vm[B_NR];
+	void *mem, *storm_mem;
+	double *del[B_NR];
+	volatile bool stop;
+	volatile unsigned long rounds;
+} storm = { .vm = { -1, -1, -1, -1 } };
+
+static void *storm_thread(void *arg)
+{
+	size_t size = opt.mib * MIB, i;
+	char *p = storm.storm_mem;
+
+	while (!storm.stop) {
+		madvise(p, size, MADV_DONTNEED);
+		for (i = 0; i < size; i += PAGE)
+			p[i] = 1;
+		storm.rounds++;
+	}
+	return NULL;
+}
+
+static int storm_setup(struct workload *w)
+{
+	size_t size = opt.mib * MIB;
+	int b, r;
+
+	storm.mem = guest_alloc(size, PAGE);
+	storm.storm_mem = guest_alloc(size, PAGE);
+	if (!storm.mem || !storm.storm_mem)
+		return -ENOMEM;
+	memset(storm.storm_mem, 1, size);
+	for (b = B_KVM; b < B_NR; b++) {
+		storm.del[b] = calloc(opt.warmup + opt.reps, sizeof(double));
+		if (!storm.del[b])
+			return -ENOMEM;
+		for (int i = 0; i < opt.warmup + opt.reps; i++)
+			storm.del[b][i] = -1;
+		if (b == B_KVM) {
+			storm.vm[b] = kvm_new_vm();
+			r = storm.vm[b] < 0 ? storm.vm[b] :
+			    kvm_set_memslot(storm.vm[b], STORM_SLOT, STORM_GPA, size, storm.storm_mem);
+		} else {
+			storm.vm[b] = vmmu_new_vm(VMMU_VM_TYPE_HOST, b == B_VMMU_NLE ?
+					       VMMU_VM_MN_NO_LOCK_ELISION : 0);
+			r = storm.vm[b] < 0 ? storm.vm[b] :
+			    vmmu_set_memslot(storm.vm[b], STORM_SLOT, 0, STORM_GPA, size,
+					     storm.storm_mem);
+		}
+		if (r) {
+			error_rec(w->name, backend_names[b], "setup: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void storm_teardown(struct workload *w)
+{
+	for (int b = 0; b < B_NR; b++) {
+		if (storm.vm[b] >= 0)
+			close(storm.vm[b]);
+		storm.vm[b] = -1;
+		free(storm.del[b]);
+		storm.del[b] = NULL;
+	}
+	guest_free(storm.mem, opt.mib * MIB);
+	guest_free(storm.storm_mem, opt.mib * MIB);
+	storm.mem = storm.storm_mem = NULL;
+}
+
+static int memslot_storm_create(struct workload *w, enum backend b, int rep,
+				double *value)
+{
+	struct memslot_timing t;
+	bool kvm = b == B_KVM;
+	pthread_t th;
+	int r;
+
+	storm.stop = false;
+	storm.rounds = 0;
+	if (pthread_create(&th, NULL, storm_thread, NULL))
+		return -EAGAIN;
+	/* Let the storm start. */
+	while (!storm.rounds && !timed_out)
+		usleep(1000);
+	r = memslot_timing_run(&t, kvm ? storm.vm[b] : -1, kvm ? -1 : storm.vm[b],
+			       opt.slot_rounds, BENCH_SLOT, BENCH_GPA,
+			       opt.mib * MIB, storm.mem);
+	storm.stop = true;
+	pthread_join(th, NULL);
+	if (r) {
+		error_rec(w->name, backend_names[b], "%s", t.error);
+	} else {
+		*value = median_us(t.ms[kvm ? MST_KVM_CREATE : MST_VMMU_CREATE], t.rounds);
+		storm.del[b][rep] = median_us(t.ms[kvm ? MST_KVM_DELETE : MST_VMMU_DELETE],
+					   t.rounds);
+	}
+	memslot_timing_free(&t);
+	return r;
+}
+
+static int memslot_storm_delete(struct workload *w, enum backend b, int rep,
+				double *value)
+{
+	if (!storm.del[b])
+		return -ENODATA;
+	*value = storm.del[b][rep];
+	return *value < 0 ? -ENODATA : 0;
+}
+
+/*
  * dirty_log: the guest writes every page of a slot with dirty logging on
  * (already faulted in), then KVM_GET_DIRTY_LOG / VMMU_GET_DIRTY_LOG fetch
  * and reset the log; pages/s over both.  Every page must be reported.
@@ -785,6 +906,12 @@ static struct workload workloads[] = {
 	  memslot_setup, memslot_create, NULL },
 	{ "memslot_delete", "us", false, BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
 	  NULL, memslot_delete, memslot_teardown },
+	{ "memslot_storm_create", "us", false,
+	  BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
+	  storm_setup, memslot_storm_create, NULL },
+	{ "memslot_storm_delete", "us", false,
+	  BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
+	  NULL, memslot_storm_delete, storm_teardown },
 	{ "dirty_log", "pages/s", true, BM(B_KVM) | BM(B_VMMU),
 	  dirty_setup, dirty_log, dirty_teardown },
 	{ "exits", "exits/s", true, BM(B_KVM) | BM(B_VMMU),
@@ -799,9 +926,9 @@ static bool selected(const struct workload *w)
 
 	if (!p)
 		return true;
-	/* memslot_delete's samples are made by memslot_create. */
-	if (!strcmp(w->name, "memslot_delete"))
-		return selected(&workloads[4]);
+	/* The *_delete samples are made by the *_create workload before. */
+	if (strstr(w->name, "_delete"))
+		return selected(w - 1);
 	while (p && *p) {
 		if (!strncmp(p, w->name, n) && (p[n] == ',' || !p[n]))
 			return true;
