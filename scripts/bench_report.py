@@ -253,7 +253,12 @@ def main(argv):
         problems.append(f"error in {e.get('workload')}/{e.get('backend')}: {e.get('message')}")
     if end is None:
         problems.append("the benchmark did not finish (no end record)")
+    only = config.get("only")
+    wanted = set(only.split(",")) if only else set(WORKLOADS)
     for w, bs in WORKLOADS.items():
+        # A *_delete workload comes with its *_create.
+        if w not in wanted and w.replace("_delete", "_create") not in wanted:
+            continue
         for b in bs:
             if not any(s["workload"] == w and s["backend"] == b and not s.get("warmup")
                        for s in samples):

@@ -8,6 +8,7 @@
  * workload measures and which of KVM's own perf selftests it matches.
  *
  *   bench_vmmu [--quick] [--reps N] [--warmup N] [--mib N] [--only W,...]
+ *              [--io-iters N] [--inval-ms N] [--sample-timeout S]
  *   bench_vmmu -t smoke      tiny sizes, one repetition, TAP around the
  *                            JSON (the boot lane of make check)
  *
@@ -71,15 +72,125 @@ static unsigned long units_done, units_total;
 static int failures;
 
 /*
- * A sample that takes longer than opt.sample_timeout_s seconds is stopped
- * by SIGALRM (its run ioctl returns EINTR) and reported as an error with
- * what the guest was doing, so that one stuck guest does not hang the run.
+ * The watchdog: a sample that takes longer than opt.sample_timeout_s
+ * seconds gets a diag record (the kernel stack of the thread running it,
+ * the statistics of this process's vmmu VMs, and backtraces of every CPU
+ * and of blocked tasks on the kernel console through sysrq), then SIGALRM:
+ * its run ioctl returns EINTR, the workload ends with an error and the
+ * next one starts.  A thread stuck in the kernel stays stuck, but the
+ * report says where.
  */
 static volatile sig_atomic_t timed_out;
+static pid_t main_tid;
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t main_thread;
+static double wd_deadline;		/* ms; 0: no sample running */
+static const char *wd_workload, *wd_backend;
 
 static void on_alarm(int sig)
 {
 	timed_out = 1;
+}
+
+static void json_str(const char *s);
+
+/* The whole of a (small) file as a JSON string, or null. */
+static void json_whole_file(const char *path)
+{
+	char buf[16384];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		printf("null");
+		return;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	json_str(buf);
+}
+
+static void watchdog_dump(void)
+{
+	char path[512];
+	struct dirent *d;
+	DIR *dp;
+	int fd;
+
+	printf("{\"type\":\"diag\",\"what\":\"sample ran past %u s\",\"workload\":",
+	       opt.sample_timeout_s);
+	json_str(wd_workload);
+	printf(",\"backend\":");
+	json_str(wd_backend);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stack", main_tid);
+	printf(",\"kernel_stack\":");
+	json_whole_file(path);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", main_tid);
+	printf(",\"wchan\":");
+	json_whole_file(path);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", main_tid);
+	printf(",\"stat\":");
+	json_whole_file(path);
+	printf(",\"vmmu_vms\":{");
+	dp = opendir(VMMU_DEBUGFS);
+	for (bool first = true; dp && (d = readdir(dp));) {
+		char prefix[32];
+
+		snprintf(prefix, sizeof(prefix), "%d-", getpid());
+		if (strncmp(d->d_name, prefix, strlen(prefix)))
+			continue;
+		snprintf(path, sizeof(path), VMMU_DEBUGFS "/%s/stats", d->d_name);
+		printf("%s", first ? "" : ",");
+		json_str(d->d_name);
+		putchar(':');
+		json_whole_file(path);
+		first = false;
+	}
+	if (dp)
+		closedir(dp);
+	printf("}}\n");
+	fflush(stdout);
+	/* Every CPU's backtrace and the blocked tasks, on the console. */
+	fd = open("/proc/sysrq-trigger", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "l", 1) == 1 && write(fd, "w", 1) == 1)
+			fsync(fd);
+		close(fd);
+	}
+}
+
+static void *watchdog(void *arg)
+{
+	for (;;) {
+		usleep(200000);
+		pthread_mutex_lock(&wd_lock);
+		if (wd_deadline && now_ms() > wd_deadline) {
+			wd_deadline = 0;
+			watchdog_dump();
+			timed_out = 1;
+			pthread_kill(main_thread, SIGALRM);
+		}
+		pthread_mutex_unlock(&wd_lock);
+	}
+	return NULL;
+}
+
+static void watchdog_arm(const char *workload, const char *backend)
+{
+	pthread_mutex_lock(&wd_lock);
+	timed_out = 0;
+	wd_workload = workload;
+	wd_backend = backend;
+	wd_deadline = now_ms() + opt.sample_timeout_s * 1000.0;
+	pthread_mutex_unlock(&wd_lock);
+}
+
+static void watchdog_disarm(void)
+{
+	pthread_mutex_lock(&wd_lock);
+	wd_deadline = 0;
+	pthread_mutex_unlock(&wd_lock);
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -277,9 +388,15 @@ static void meta_rec(void)
 	json_file("clocksource", "/sys/devices/system/clocksource/clocksource0/current_clocksource", false);
 	printf("}\n");
 	printf("{\"type\":\"config\",\"reps\":%d,\"warmup\":%d,\"mib\":%lu,"
-	       "\"io_iters\":%lu,\"inval_s\":%g,\"slot_rounds\":%u,\"smoke\":%s}\n",
+	       "\"io_iters\":%lu,\"inval_s\":%g,\"slot_rounds\":%u,"
+	       "\"sample_timeout_s\":%u,\"smoke\":%s,\"only\":",
 	       opt.reps, opt.warmup, opt.mib, opt.io_iters, opt.inval_s,
-	       opt.slot_rounds, opt.smoke ? "true" : "false");
+	       opt.slot_rounds, opt.sample_timeout_s, opt.smoke ? "true" : "false");
+	if (opt.only)
+		json_str(opt.only);
+	else
+		printf("null");
+	printf("}\n");
 	fflush(stdout);
 }
 
@@ -967,11 +1084,12 @@ static void run_workload(struct workload *w)
 		goto out;
 	}
 	for (rep = 0; rep < opt.warmup + opt.reps; rep++) {
-		/* memslot_delete replays memslot_create's order. */
 		n = order(w, rep, bs);
 		for (i = 0; i < n; i++) {
 			v = 0;
+			watchdog_arm(w->name, backend_names[bs[i]]);
 			r = w->sample(w, bs[i], rep, &v);
+			watchdog_disarm();
 			if (r) {
 				error_rec(w->name, backend_names[bs[i]],
 					  "repetition %d: %s", rep, strerror(-r));
@@ -992,7 +1110,8 @@ out:
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_vmmu [--quick] [--reps N] [--warmup N] [--mib N]\n"
-		"                  [--io-iters N] [--inval-ms N] [--only W,...] | -t smoke\n");
+		"                  [--io-iters N] [--inval-ms N] [--only W,...]\n"
+		"                  [--sample-timeout S] | -t smoke\n");
 	exit(2);
 }
 
@@ -1006,6 +1125,7 @@ int main(int argc, char **argv)
 		{ "io-iters", required_argument, NULL, 'i' },
 		{ "inval-ms", required_argument, NULL, 'v' },
 		{ "only", required_argument, NULL, 'o' },
+		{ "sample-timeout", required_argument, NULL, 's' },
 		{ }
 	};
 	unsigned int i;
@@ -1026,6 +1146,7 @@ int main(int argc, char **argv)
 		case 'i': opt.io_iters = strtoul(optarg, NULL, 0); break;
 		case 'v': opt.inval_s = atof(optarg) / 1000; break;
 		case 'o': opt.only = optarg; break;
+		case 's': opt.sample_timeout_s = atoi(optarg); break;
 		case 't':
 			if (strcmp(optarg, "smoke"))
 				usage();
@@ -1043,12 +1164,23 @@ int main(int argc, char **argv)
 		}
 	}
 	if (opt.reps < 1 || opt.warmup < 0 || opt.mib < 2 || opt.mib % 2 ||
-	    opt.io_iters < 1 || opt.inval_s <= 0)
+	    opt.io_iters < 1 || opt.inval_s <= 0 || opt.sample_timeout_s < 1)
 		usage();
 
 	signal(SIGPIPE, SIG_IGN);
 	/* No SA_RESTART: the watchdog must interrupt a run ioctl. */
 	sigaction(SIGALRM, &(struct sigaction){ .sa_handler = on_alarm }, NULL);
+	main_tid = gettid();
+	main_thread = pthread_self();
+	{
+		pthread_t wd;
+
+		if (pthread_create(&wd, NULL, watchdog, NULL)) {
+			error_rec("all", "all", "cannot start the watchdog thread");
+			return 1;
+		}
+		pthread_detach(wd);
+	}
 	if (opt.smoke)
 		printf("TAP version 13\n1..1\n#  RUN           bench.smoke ...\n");
 	meta_rec();
