@@ -200,6 +200,15 @@ def plot(res, outdir, emulated):
         ax2.set_title("ECDF")
         ax2.grid(alpha=0.3)
         ax2.legend(loc="lower right", fontsize=9)
+        # Spread over decades (scheduler-tick waits): a log scale.
+        lo = min(min(v) for v in data)
+        hi = max(max(v) for v in data)
+        if lo > 0 and hi / lo > 50:
+            ax1.set_yscale("log")
+            ax2.set_xscale("log")
+            ax1.yaxis.set_major_formatter(plain)
+            ax2.xaxis.set_major_formatter(plain)
+            ax1.set_title("samples (box: quartiles; log scale)")
         sub = "EMULATED (QEMU TCG): code-path ratios, not hardware times" if emulated \
             else "hardware run"
         direction = "higher is better" if r["higher"] else "lower is better"
