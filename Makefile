@@ -7,7 +7,7 @@ KVER ?= $(or $(KERNELRELEASE),$(shell uname -r))
 KDIR ?= /lib/modules/$(KVER)/build
 W ?= 1
 
-.PHONY: all modules kdir-check clean check lint test shell dkms-install \
+.PHONY: all modules kdir-check clean check lint test shell bench dkms-install \
 	dkms-remove help
 
 all: modules
@@ -48,6 +48,12 @@ lint:
 test:
 	scripts/check.sh --only build,boot --kernel '$(or $(KERNEL),6.1)' --test '$(T)'
 
+# The A/B benchmark against in-tree KVM, in the emulated machine (default
+# kernel 6.1): make bench [KERNEL=6.12] [QUICK=1].  On real hardware:
+# scripts/bench --host.  See docs/benchmarking.md.
+bench:
+	scripts/bench --kernel '$(or $(KERNEL),6.1)' $(if $(filter 1,$(QUICK)),--quick)
+
 # Interactive shell in the emulated machine with kvm_amd and vmmu loaded.
 shell:
 	VMMU_RESULTS=$(CURDIR)/results/shell scripts/check.sh --only build \
@@ -66,5 +72,6 @@ help:
 	@echo 'make lint             checkpatch --strict and sparse'
 	@echo "make test KERNEL=6.12 T='api_test module_test:rmmod_refused_while_vm_open'"
 	@echo 'make shell KERNEL=6.1 interactive shell in the emulated machine'
+	@echo 'make bench [QUICK=1]  A/B benchmark, KVM against vmmu, emulated (KERNEL=6.1 default)'
 	@echo 'make dkms-install     register with DKMS and install for KVER (default: running kernel)'
 	@echo 'make dkms-remove      uninstall from every kernel and unregister'

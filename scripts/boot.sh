@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# boot.sh --kernel LABEL [--shell] [--timeout S] [--out DIR] [TEST...]
+# boot.sh --kernel LABEL [--shell|--bench] [--timeout S] [--out DIR] [ARG...]
 # Boot kernel LABEL under QEMU (TCG, an EPYC CPU with SVM and NPT), load kvm,
-# kvm_amd and vmmu, and run the given selftests (binary or binary:test).
+# kvm_amd and vmmu, and run the given selftests (binary or binary:test), or
+# with --bench the benchmark (selftests/bench_vmmu) with ARGs as its options.
 # Without --shell, DIR receives console.log (the kernel's console) and
 # output.log (test output, then the kernel log); QEMU is killed after S
 # seconds.  With --shell, the console is this terminal.
@@ -11,11 +12,12 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-label=6.1 shell=0 timeout=900 out=
+label=6.1 shell=0 mode=check timeout=900 out=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) label=$2; shift 2 ;;
-	--shell) shell=1; shift ;;
+	--shell) shell=1 mode=shell; shift ;;
+	--bench) mode=bench; shift ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--) shift; break ;;
@@ -28,8 +30,7 @@ out=${out:-$RESULTS/$label}
 mkdir -p "$out"
 
 initrd=$out/initrd.gz
-"$TOP/scripts/mkinitramfs.sh" "$label" "$([ $shell = 1 ] && echo shell || echo check)" \
-	"$initrd" "$@"
+"$TOP/scripts/mkinitramfs.sh" "$label" "$mode" "$initrd" "$@"
 
 # Single-threaded TCG: with one host thread per vCPU, a vCPU can run kernel
 # text while another patches it (text_poke_bp, e.g. the static key KVM flips

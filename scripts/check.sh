@@ -31,7 +31,8 @@ while [ $# -gt 0 ]; do
 done
 want() { [[ ,$lanes, == *,$1,* ]]; }
 
-rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+# Everything but the benchmark's reports (make bench), which are kept.
+mkdir -p "$RESULTS" && find "$RESULTS" -mindepth 1 -maxdepth 1 ! -name bench -exec rm -rf {} +
 SUMMARY=$RESULTS/summary.txt
 : > "$SUMMARY"
 # Until the run gets to its own summary, a failure is all there is to say.
@@ -238,10 +239,62 @@ parse_boot() {
 	fi
 }
 
+# The benchmark's report from the JSON a smoke run printed (bench_vmmu -t
+# smoke, in the boot): table, meta.json, report.md and a plot per workload.
+# No timing is asserted, only that every workload ran on every backend.
+bench_report() {
+	local dir=$1 f
+	rm -rf "$dir/bench-smoke"
+	sed -n '/^### BEGIN bench_vmmu/,/^### END bench_vmmu/p' "$dir/output.log" > "$dir/bench-smoke.jsonl"
+	/usr/bin/python3 "$TOP/scripts/bench_report.py" "$dir/bench-smoke.jsonl" \
+		"$dir/bench-smoke" --meta emulated=true --check || return 1
+	for f in report.md meta.json samples.jsonl demand_4k.png exits.svg; do
+		[ -s "$dir/bench-smoke/$f" ] || { echo "no $f" >&2; return 1; }
+	done
+	grep -q '"emulated": true' "$dir/bench-smoke/meta.json" && grep -q EMULATED "$dir/bench-smoke/report.md"
+}
+
+# scripts/bench --host refuses without its prerequisites and names each
+# missing one; with all of them (a fake /proc, /sys and /dev) it accepts.
+bench_host_prereqs() {
+	local root
+	root=$(mktemp -d) || return 1
+	mkdir -p "$root/proc" "$root/sys/module" "$root/dev"
+	echo 'flags		: fpu sse2' > "$root/proc/cpuinfo"
+	(export VMMU_BENCH_SYSROOT=$root VMMU_BENCH_UID=1000
+	 out=$("$TOP/scripts/bench" --host --dry-run 2>&1); rc=$?
+	 echo "$out"
+	 [ $rc = 2 ] && grep -q 'refusing' <<< "$out" && grep -q 'root' <<< "$out" &&
+		grep -q 'neither svm nor vmx' <<< "$out" && grep -q 'vmmu: the module is not loaded' <<< "$out" &&
+		grep -q '/dev/vmmu: missing' <<< "$out") || { rm -rf "$root"; return 1; }
+	echo 'flags		: fpu sse2 svm npt' > "$root/proc/cpuinfo"
+	mkdir -p "$root/sys/module/"{kvm,kvm_amd,vmmu}
+	mknod "$root/dev/kvm" c 1 3 && mknod "$root/dev/vmmu" c 1 3 || { rm -rf "$root"; return 1; }
+	(export VMMU_BENCH_SYSROOT=$root VMMU_BENCH_UID=0
+	 out=$("$TOP/scripts/bench" --host --dry-run 2>&1); rc=$?
+	 echo "$out"
+	 [ $rc = 0 ] && grep -q 'prerequisites met (kvm_amd' <<< "$out") || { rm -rf "$root"; return 1; }
+	rmdir "$root/sys/module/vmmu"
+	(export VMMU_BENCH_SYSROOT=$root VMMU_BENCH_UID=0
+	 out=$("$TOP/scripts/bench" --host --dry-run 2>&1); rc=$?
+	 echo "$out"
+	 [ $rc = 2 ] && ! grep -q 'root' <<< "$out" && grep -q 'vmmu: the module' <<< "$out")
+	rc=$?
+	rm -rf "$root"
+	return $rc
+}
+
+if want boot; then
+	mkdir -p "$RESULTS/bench-check"
+	run "bench/host-prerequisites" "$RESULTS/bench-check/host-prerequisites.log" bench_host_prereqs
+fi
+
 if want boot && grep -q '^FAIL build/' "$SUMMARY"; then
 	fail "boot (skipped: the build failed)"
 elif want boot; then
 	run_order=$(make -s -C "$TOP/selftests" list)
+	# The benchmark's code path, tiny and with no timing asserted.
+	run_order+=" bench_vmmu:smoke"
 	for l in $labels; do
 		say "boot: $l ($(kernel_release "$l")) under QEMU: ${tests:-$run_order}"
 		start=$SECONDS
@@ -249,7 +302,21 @@ elif want boot; then
 			${tests:-$run_order} || fail "$l/boot-script"
 		say "boot: $l finished in $((SECONDS - start)) s"
 		parse_boot "$l" "$RESULTS/$l"
+		if grep -q '^### BEGIN bench_vmmu' "$RESULTS/$l/output.log"; then
+			run "$l/bench-report" "$RESULTS/$l/bench-report.log" bench_report "$RESULTS/$l"
+		fi
 	done
+	# make bench's own path once, end to end (scripts/bench with boot.sh
+	# --bench, progress, report), on the first kernel, at smoke size.
+	if [ -z "$tests" ]; then
+		l=$(head -n 1 <<< "$labels")
+		say "boot: $l for make bench's path (scripts/bench -- -t smoke)"
+		start=$SECONDS
+		run "bench/make-bench-$l" "$RESULTS/bench-check/make-bench.log" \
+			"$TOP/scripts/bench" --no-build --kernel "$l" \
+			--out "$RESULTS/bench-check/run" -- -t smoke
+		say "boot: make bench's path took $((SECONDS - start)) s"
+	fi
 fi
 
 # --- summary -------------------------------------------------------------

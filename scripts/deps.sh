@@ -10,7 +10,7 @@ set -euo pipefail
 PKGS=(
 	make gcc gcc-multilib perl cpio xz-utils kmod
 	qemu-system-x86 busybox-static dkms openssl sparse "$KSRC_PKG"
-	debootstrap
+	debootstrap python3-matplotlib
 )
 # Only this machine's own kernels' headers are installed here.
 for label in $(kernel_labels); do

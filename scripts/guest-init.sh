@@ -54,6 +54,14 @@ if [ "$MODE" = shell ]; then
 	poweroff -f
 fi
 
+# The benchmark: TESTS holds its options; its JSON Lines go to ttyS1.
+if [ "$MODE" = bench ]; then
+	mark "BEGIN bench_vmmu"
+	/selftests/bench_vmmu $TESTS > $OUT 2>&1
+	mark "END bench_vmmu rc=$?"
+	finish
+fi
+
 for t in $TESTS; do
 	bin=${t%%:*}
 	set --

@@ -4,7 +4,8 @@
 # mkinitramfs.sh LABEL MODE OUTPUT [TEST...]
 # Pack a busybox initramfs for kernel LABEL with that kernel's kvm, its
 # vendor module and their dependencies (from modules.dep), vmmu.ko as built
-# for it, and the static selftests.  MODE is "check" or "shell".
+# for it, and the static selftests.  MODE is "check", "shell" or "bench"
+# (then the TEST arguments are the benchmark's options).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -23,7 +24,7 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,selftests,lib/modules/"$rel"/extra}
 cp /bin/busybox "$root/bin/busybox"
 cp "$TOP/scripts/guest-init.sh" "$root/init"
-cp "$TOP"/selftests/build/*_test* "$root/selftests/"
+cp "$TOP"/selftests/build/*_test* "$TOP"/selftests/build/bench_vmmu "$root/selftests/"
 cp "$vmmu_ko" "$root/lib/modules/$rel/extra/vmmu.ko"
 
 # A module and its dependencies, from modules.dep, in load order: the

@@ -77,7 +77,7 @@ static int open_dev(enum guest_backend backend)
 }
 
 /* Creating a VM may fail with EINTR (both backends): try again. */
-static int create_vm(enum guest_backend backend, int dev)
+static int create_vm(enum guest_backend backend, int dev, __u32 vmmu_flags)
 {
 	int i, fd = -EINTR;
 
@@ -85,7 +85,8 @@ static int create_vm(enum guest_backend backend, int dev)
 		if (backend == GUEST_KVM)
 			fd = xioctl(dev, KVM_CREATE_VM, 0);
 		else
-			fd = vmmu_create_vm(dev, VMMU_VM_TYPE_HOST);
+			fd = vmmu_create_vm_flags(dev, VMMU_VM_TYPE_HOST,
+						  vmmu_flags);
 	}
 	return fd;
 }
@@ -100,7 +101,7 @@ long guest_backend_vcpus(enum guest_backend backend)
 	if (backend == GUEST_KVM) {
 		r = xioctl(dev, KVM_CHECK_EXTENSION, (void *)KVM_CAP_MAX_VCPUS);
 	} else {
-		vm = create_vm(backend, dev);
+		vm = create_vm(backend, dev, 0);
 		r = vm;
 		if (vm >= 0) {
 			r = xioctl(vm, VMMU_CHECK_EXTENSION,
@@ -283,6 +284,12 @@ static int kvm_vm_init(struct guest_vm *vm)
 
 int guest_vm_create(struct guest_vm *vm, enum guest_backend backend)
 {
+	return guest_vm_create_flags(vm, backend, 0);
+}
+
+int guest_vm_create_flags(struct guest_vm *vm, enum guest_backend backend,
+			  __u32 vmmu_flags)
+{
 	size_t code = guest_payloads_end - guest_payloads_start;
 	int r;
 
@@ -295,7 +302,10 @@ int guest_vm_create(struct guest_vm *vm, enum guest_backend backend)
 	r = vm->dev = open_dev(backend);
 	if (r < 0)
 		goto fail;
-	r = vm->fd = create_vm(backend, vm->dev);
+	r = -EINVAL;
+	if (backend == GUEST_KVM && vmmu_flags)
+		goto fail;
+	r = vm->fd = create_vm(backend, vm->dev, vmmu_flags);
 	if (r < 0)
 		goto fail;
 	r = vm->run_size = xioctl(vm->dev, is_kvm(vm) ? KVM_GET_VCPU_MMAP_SIZE :

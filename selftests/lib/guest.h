@@ -172,6 +172,13 @@ long guest_backend_vcpus(enum guest_backend backend);
 /* Create a VM with its system memslot: 0 or -errno. */
 int guest_vm_create(struct guest_vm *vm, enum guest_backend backend);
 
+/*
+ * The same with VMMU_CREATE_VM flags (VMMU_VM_MN_NO_LOCK_ELISION) for a
+ * vmmu VM; -EINVAL for flags on a KVM VM.
+ */
+int guest_vm_create_flags(struct guest_vm *vm, enum guest_backend backend,
+			  __u32 vmmu_flags);
+
 /* Close the VM and free what guest_vm_create() allocated (vCPUs first). */
 void guest_vm_destroy(struct guest_vm *vm);
 

@@ -1,0 +1,1200 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The A/B benchmark: the same workloads on in-tree KVM (/dev/kvm) and on
+ * vmmu (/dev/vmmu), interleaved (the order of the backends alternates
+ * from one repetition to the next), after warm-up repetitions.  Raw
+ * samples go to stdout as JSON Lines; scripts/bench_report.py turns them
+ * into the table, plots and report.  docs/benchmarking.md says what each
+ * workload measures and which of KVM's own perf selftests it matches.
+ *
+ *   bench_vmmu [--quick] [--reps N] [--warmup N] [--mib N] [--only W,...]
+ *              [--io-iters N] [--inval-ms N] [--sample-timeout S]
+ *   bench_vmmu -t smoke      tiny sizes, one repetition, TAP around the
+ *                            JSON (the boot lane of make check)
+ *
+ * Records, one JSON object a line, told apart by "type": meta (the machine
+ * and its settings), config, sample, progress, error, end.  A sample:
+ *   {"type":"sample","workload":"exits","metric":"exits/s",
+ *    "higher_is_better":true,"backend":"kvm","rep":3,"warmup":false,
+ *    "value":12345.6}
+ * Backends: kvm, vmmu, vmmu-nle (vmmu with VMMU_VM_MN_NO_LOCK_ELISION) and,
+ * for unrelated_inval, none (the same loop in a process without any VM).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+#include <linux/vmmu.h>
+
+#include "guest.h"
+#include "kvm_guest.h"
+#include "memslot_timing.h"
+#include "vmmu_util.h"
+
+#define MIB		(1UL << 20)
+#define PAGE		4096UL
+#define BENCH_SLOT	1
+#define BENCH_GPA	(1ULL << 30)	/* inside the library's identity map */
+
+enum backend { B_NONE, B_KVM, B_VMMU, B_VMMU_NLE, B_NR };
+static const char *const backend_names[B_NR] = {
+	"none", "kvm", "vmmu", "vmmu-nle",
+};
+
+static struct {
+	int reps, warmup;
+	unsigned long mib;		/* guest memory per VM */
+	unsigned long io_iters;		/* port I/O exits per sample */
+	double inval_s;			/* seconds per unrelated_inval sample */
+	unsigned int slot_rounds;	/* create/delete pairs per sample */
+	unsigned int sample_timeout_s;	/* the watchdog of one sample */
+	const char *only;
+	bool smoke;
+} opt = {
+	.reps = 50, .warmup = 3, .mib = 32, .io_iters = 20000,
+	.inval_s = 0.5, .slot_rounds = 10, .sample_timeout_s = 60,
+};
+
+static double t_start;
+static unsigned long units_done, units_total;
+static int failures;
+
+/*
+ * The watchdog: a sample that takes longer than opt.sample_timeout_s
+ * seconds gets a diag record (the kernel stack of the thread running it,
+ * the statistics of this process's vmmu VMs, and backtraces of every CPU
+ * and of blocked tasks on the kernel console through sysrq), then SIGALRM:
+ * its run ioctl returns EINTR, the workload ends with an error and the
+ * next one starts.  A thread stuck in the kernel stays stuck, but the
+ * report says where.
+ */
+static volatile sig_atomic_t timed_out;
+static pid_t main_tid;
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t main_thread;
+static double wd_deadline;		/* ms; 0: no sample running */
+static const char *wd_workload, *wd_backend;
+
+static void on_alarm(int sig)
+{
+	timed_out = 1;
+}
+
+static void json_str(const char *s);
+
+/* The whole of a (small) file as a JSON string, or null. */
+static void json_whole_file(const char *path)
+{
+	char buf[16384];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		printf("null");
+		return;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	json_str(buf);
+}
+
+static void watchdog_dump(void)
+{
+	char path[512];
+	struct dirent *d;
+	DIR *dp;
+	int fd;
+
+	printf("{\"type\":\"diag\",\"what\":\"sample ran past %u s\",\"workload\":",
+	       opt.sample_timeout_s);
+	json_str(wd_workload);
+	printf(",\"backend\":");
+	json_str(wd_backend);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stack", main_tid);
+	printf(",\"kernel_stack\":");
+	json_whole_file(path);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", main_tid);
+	printf(",\"wchan\":");
+	json_whole_file(path);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", main_tid);
+	printf(",\"stat\":");
+	json_whole_file(path);
+	printf(",\"vmmu_vms\":{");
+	dp = opendir(VMMU_DEBUGFS);
+	for (bool first = true; dp && (d = readdir(dp));) {
+		char prefix[32];
+
+		snprintf(prefix, sizeof(prefix), "%d-", getpid());
+		if (strncmp(d->d_name, prefix, strlen(prefix)))
+			continue;
+		snprintf(path, sizeof(path), VMMU_DEBUGFS "/%s/stats", d->d_name);
+		printf("%s", first ? "" : ",");
+		json_str(d->d_name);
+		putchar(':');
+		json_whole_file(path);
+		first = false;
+	}
+	if (dp)
+		closedir(dp);
+	printf("}}\n");
+	fflush(stdout);
+	/* Every CPU's backtrace and the blocked tasks, on the console. */
+	fd = open("/proc/sysrq-trigger", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "l", 1) == 1 && write(fd, "w", 1) == 1)
+			fsync(fd);
+		close(fd);
+	}
+}
+
+static void *watchdog(void *arg)
+{
+	for (;;) {
+		usleep(200000);
+		pthread_mutex_lock(&wd_lock);
+		if (wd_deadline && now_ms() > wd_deadline) {
+			wd_deadline = 0;
+			watchdog_dump();
+			timed_out = 1;
+			pthread_kill(main_thread, SIGALRM);
+		}
+		pthread_mutex_unlock(&wd_lock);
+	}
+	return NULL;
+}
+
+static void watchdog_arm(const char *workload, const char *backend)
+{
+	pthread_mutex_lock(&wd_lock);
+	timed_out = 0;
+	wd_workload = workload;
+	wd_backend = backend;
+	wd_deadline = now_ms() + opt.sample_timeout_s * 1000.0;
+	pthread_mutex_unlock(&wd_lock);
+}
+
+static void watchdog_disarm(void)
+{
+	pthread_mutex_lock(&wd_lock);
+	wd_deadline = 0;
+	pthread_mutex_unlock(&wd_lock);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void error_rec(const char *workload, const char *backend,
+		      const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	printf("{\"type\":\"error\",\"workload\":");
+	json_str(workload);
+	printf(",\"backend\":");
+	json_str(backend);
+	printf(",\"message\":");
+	json_str(msg);
+	printf("}\n");
+	fflush(stdout);
+	failures++;
+}
+
+struct workload {
+	const char *name, *metric;
+	bool higher_is_better;
+	unsigned int backends;		/* mask of 1 << enum backend */
+	/* One sample per backend and repetition: 0 or -errno. */
+	int (*setup)(struct workload *w);
+	int (*sample)(struct workload *w, enum backend b, int rep,
+		      double *value);
+	void (*teardown)(struct workload *w);
+};
+
+static void sample_rec(const struct workload *w, enum backend b, int rep,
+		       double value)
+{
+	printf("{\"type\":\"sample\",\"workload\":\"%s\",\"metric\":\"%s\","
+	       "\"higher_is_better\":%s,\"backend\":\"%s\",\"rep\":%d,"
+	       "\"warmup\":%s,\"value\":%.9g}\n", w->name, w->metric,
+	       w->higher_is_better ? "true" : "false", backend_names[b],
+	       rep - opt.warmup, rep < opt.warmup ? "true" : "false", value);
+}
+
+/*
+ * Time left: the rest of this workload at its own pace so far, the
+ * workloads after it at the average pace of those done.
+ */
+static void progress_rec(const struct workload *w, int rep, double w_start)
+{
+	double el = (now_ms() - t_start) / 1000;
+	double w_el = (now_ms() - w_start) / 1000;
+	int w_left = opt.warmup + opt.reps - rep - 1;
+	double left = w_el / (rep + 1) * w_left;
+
+	if (units_done)
+		left += el / units_done * (units_total - units_done - w_left);
+
+	printf("{\"type\":\"progress\",\"workload\":\"%s\",\"rep\":%d,"
+	       "\"reps\":%d,\"done\":%lu,\"total\":%lu,\"elapsed_s\":%.1f,"
+	       "\"left_s\":%.1f}\n", w->name, rep + 1, opt.warmup + opt.reps,
+	       units_done, units_total, el, left);
+	fflush(stdout);
+}
+
+/* A file's first line (or all of it, newlines as spaces), as a JSON string. */
+static void json_file(const char *key, const char *path, bool whole)
+{
+	char buf[8192];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	buf[0] = 0;
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = 0;
+		fclose(f);
+	}
+	for (char *p = buf; *p; p++) {
+		if (*p == '\n') {
+			if (!whole || !p[1]) {
+				*p = 0;
+				break;
+			}
+			*p = ' ';
+		}
+	}
+	printf(",\"%s\":", key);
+	if (f)
+		json_str(buf);
+	else
+		printf("null");
+}
+
+/* "model name" and "flags" of the first CPU in /proc/cpuinfo. */
+static void json_cpuinfo(void)
+{
+	char line[8192], model[256] = "", flags[8192] = "";
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char *v;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		v = strchr(line, ':');
+		if (!v)
+			continue;
+		v += v[1] == ' ' ? 2 : 1;
+		v[strcspn(v, "\n")] = 0;
+		if (!model[0] && !strncmp(line, "model name", 10))
+			snprintf(model, sizeof(model), "%s", v);
+		if (!flags[0] && !strncmp(line, "flags", 5))
+			snprintf(flags, sizeof(flags), "%s", v);
+	}
+	if (f)
+		fclose(f);
+	printf(",\"cpu_model\":");
+	json_str(model);
+	printf(",\"cpu_flags\":");
+	json_str(flags);
+	printf(",\"online_cpus\":%ld", sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+/* Every parameter of module @mod, as a JSON object. */
+static void json_params(const char *mod)
+{
+	char dir[128], path[512];
+	struct dirent *d;
+	DIR *dp;
+	bool first = true;
+
+	snprintf(dir, sizeof(dir), "/sys/module/%s/parameters", mod);
+	printf(",\"params_%s\":{", mod);
+	dp = opendir(dir);
+	while (dp && (d = readdir(dp))) {
+		char val[256] = "";
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(val, sizeof(val), f))
+			val[0] = 0;
+		fclose(f);
+		val[strcspn(val, "\n")] = 0;
+		printf("%s", first ? "" : ",");
+		json_str(d->d_name);
+		putchar(':');
+		json_str(val);
+		first = false;
+	}
+	if (dp)
+		closedir(dp);
+	putchar('}');
+}
+
+static void meta_rec(void)
+{
+	struct utsname u;
+
+	uname(&u);
+	printf("{\"type\":\"meta\",\"kernel_release\":");
+	json_str(u.release);
+	printf(",\"kernel_version\":");
+	json_str(u.version);
+	json_file("cmdline", "/proc/cmdline", false);
+	json_cpuinfo();
+	json_params("vmmu");
+	json_params("kvm");
+	json_params("kvm_amd");
+	json_params("kvm_intel");
+	json_file("thp_enabled", "/sys/kernel/mm/transparent_hugepage/enabled", false);
+	json_file("thp_defrag", "/sys/kernel/mm/transparent_hugepage/defrag", false);
+	json_file("ksm_run", "/sys/kernel/mm/ksm/run", false);
+	json_file("numa_balancing", "/proc/sys/kernel/numa_balancing", false);
+	json_file("tainted", "/proc/sys/kernel/tainted", false);
+	json_file("clocksource", "/sys/devices/system/clocksource/clocksource0/current_clocksource", false);
+	printf("}\n");
+	printf("{\"type\":\"config\",\"reps\":%d,\"warmup\":%d,\"mib\":%lu,"
+	       "\"io_iters\":%lu,\"inval_s\":%g,\"slot_rounds\":%u,"
+	       "\"sample_timeout_s\":%u,\"smoke\":%s,\"only\":",
+	       opt.reps, opt.warmup, opt.mib, opt.io_iters, opt.inval_s,
+	       opt.slot_rounds, opt.sample_timeout_s, opt.smoke ? "true" : "false");
+	if (opt.only)
+		json_str(opt.only);
+	else
+		printf("null");
+	printf("}\n");
+	fflush(stdout);
+}
+
+/* ---- guests ------------------------------------------------------------ */
+
+/* A VM with one vCPU and one memslot of opt.mib MiB at BENCH_GPA. */
+struct bench_vm {
+	struct guest_vm vm;
+	struct guest_vcpu vcpu;
+	void *mem;
+	size_t size;
+	bool up;
+};
+
+static enum guest_backend guest_backend(enum backend b)
+{
+	return b == B_KVM ? GUEST_KVM : GUEST_VMMU;
+}
+
+static void bvm_destroy(struct bench_vm *v)
+{
+	if (!v->up)
+		return;
+	guest_vcpu_destroy(&v->vcpu);
+	guest_vm_destroy(&v->vm);
+	guest_free(v->mem, v->size);
+	v->up = false;
+}
+
+/* @thp: 2 MiB-aligned memory with MADV_HUGEPAGE; @slot_flags GUEST_MEM_*. */
+static int bvm_create(struct bench_vm *v, enum backend b, bool thp,
+		      __u32 slot_flags)
+{
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	v->size = opt.mib * MIB;
+	v->mem = guest_alloc(v->size, thp ? 2 * MIB : PAGE);
+	if (!v->mem)
+		return -ENOMEM;
+	if (madvise(v->mem, v->size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)) {
+		r = -errno;
+		guest_free(v->mem, v->size);
+		return r;
+	}
+	r = guest_vm_create_flags(&v->vm, guest_backend(b),
+				  b == B_VMMU_NLE ? VMMU_VM_MN_NO_LOCK_ELISION : 0);
+	if (r) {
+		guest_free(v->mem, v->size);
+		return r;
+	}
+	v->up = true;
+	r = guest_vcpu_create(&v->vm, &v->vcpu, 0);
+	if (r) {
+		guest_vm_destroy(&v->vm);
+		guest_free(v->mem, v->size);
+		v->up = false;
+		return r;
+	}
+	r = guest_set_memslot(&v->vm, BENCH_SLOT, slot_flags, BENCH_GPA,
+			      v->size, v->mem);
+	if (r)
+		bvm_destroy(v);
+	return r;
+}
+
+/* What a guest that the watchdog stopped was doing, as a diag record. */
+static void stuck_rec(struct guest_vcpu *vcpu, unsigned long values)
+{
+	struct vmmu_vm_stats st = { .size = sizeof(st) };
+	struct guest_regs regs = { 0 };
+
+	guest_get_regs(vcpu, &regs);
+	printf("{\"type\":\"diag\",\"what\":\"sample timed out\",\"backend\":\"%s\","
+	       "\"values_seen\":%lu,\"rip\":%llu,\"rax\":%llu,\"rdi\":%llu",
+	       guest_backend_name(vcpu->vm->backend), values,
+	       (unsigned long long)regs.rip, (unsigned long long)regs.rax,
+	       (unsigned long long)regs.rdi);
+	if (vcpu->vm->backend == GUEST_VMMU && !vmmu_get_stats(vcpu->vm->fd, &st))
+		printf(",\"vcpu_entries\":%llu,\"exits_io\":%llu,\"exits_hlt\":%llu,"
+		       "\"exits_npf\":%llu,\"exits_intr\":%llu,\"exits_other\":%llu,"
+		       "\"vcpu_kicks\":%llu",
+		       (unsigned long long)st.vcpu_entries, (unsigned long long)st.exits_io,
+		       (unsigned long long)st.exits_hlt, (unsigned long long)st.exits_npf,
+		       (unsigned long long)st.exits_intr, (unsigned long long)st.exits_other,
+		       (unsigned long long)st.vcpu_kicks);
+	printf("}\n");
+	fflush(stdout);
+}
+
+/* Run to the payload's DONE; exits on GUEST_PORT_VALUE are counted. */
+static int run_to_done(struct guest_vcpu *vcpu, unsigned long *values)
+{
+	unsigned long seen = 0;
+	int r;
+
+	for (;;) {
+		r = guest_run(vcpu);
+		if (r == -EINTR)
+			vcpu->exit.kind = GUEST_EXIT_INTR;
+		else if (r)
+			return r;
+		if (vcpu->exit.kind == GUEST_EXIT_INTR) {
+			if (!timed_out)
+				continue;
+			stuck_rec(vcpu, values ? *values : seen);
+			return -ETIMEDOUT;
+		}
+		if (vcpu->exit.kind != GUEST_EXIT_IO)
+			return -EPROTO;
+		if (vcpu->exit.io.port == GUEST_PORT_DONE)
+			return vcpu->exit.io.data ? -EBADMSG : 0;
+		if (vcpu->exit.io.port != GUEST_PORT_VALUE || !values)
+			return -EPROTO;
+		(*values)++;
+	}
+}
+
+/* The guest writes every word of its memslot. */
+static int guest_touch(struct bench_vm *v, __u64 seed)
+{
+	int r = guest_vcpu_call(&v->vcpu, guest_fill, BENCH_GPA, v->size,
+				seed, 0);
+
+	return r ?: run_to_done(&v->vcpu, NULL);
+}
+
+/* ---- workloads --------------------------------------------------------- */
+
+/* demand_4k, demand_thp: first touch of fresh memory; pages/s. */
+static int demand(enum backend b, bool thp, double *value)
+{
+	struct bench_vm v;
+	double t0;
+	int r;
+
+	r = bvm_create(&v, b, thp, 0);
+	if (r)
+		return r;
+	t0 = now_ms();
+	r = guest_touch(&v, 1);
+	*value = (v.size / PAGE) / ((now_ms() - t0) / 1000);
+	bvm_destroy(&v);
+	return r;
+}
+
+static int demand_4k(struct workload *w, enum backend b, int rep,
+		     double *value)
+{
+	return demand(b, false, value);
+}
+
+static int demand_thp(struct workload *w, enum backend b, int rep,
+		     double *value)
+{
+	return demand(b, true, value);
+}
+
+/* refault: MADV_DONTNEED of the whole slot, then the guest touches it; us. */
+static struct bench_vm refault_vms[B_NR];
+
+static int refault_setup(struct workload *w)
+{
+	int b, r;
+
+	for (b = B_KVM; b < B_NR; b++) {
+		r = bvm_create(&refault_vms[b], b, false, 0);
+		if (!r)
+			r = guest_touch(&refault_vms[b], 1);
+		if (r) {
+			error_rec(w->name, backend_names[b], "setup: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int refault(struct workload *w, enum backend b, int rep,
+		     double *value)
+{
+	struct bench_vm *v = &refault_vms[b];
+	double t0 = now_ms();
+	int r;
+
+	if (madvise(v->mem, v->size, MADV_DONTNEED))
+		return -errno;
+	r = guest_touch(v, 2);
+	*value = (now_ms() - t0) * 1000;
+	return r;
+}
+
+static void refault_teardown(struct workload *w)
+{
+	for (int b = 0; b < B_NR; b++)
+		bvm_destroy(&refault_vms[b]);
+}
+
+/*
+ * unrelated_inval: mmap, touch, munmap of 64 KiB that is no guest memory,
+ * in a loop for opt.inval_s, in a fresh child process (never a VM's
+ * notifier left over) that has opt.mib MiB of memory faulted in and a VM
+ * with a memslot over it (no vCPU running) or, for "none", no VM at all;
+ * ops/s.
+ */
+static double inval_loop(void)
+{
+	double t0 = now_ms(), end = t0 + opt.inval_s * 1000, t;
+	unsigned long ops = 0;
+	char *p;
+
+	do {
+		for (int i = 0; i < 64; i++, ops++) {
+			p = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				return -errno;
+			p[0] = 1;
+			munmap(p, 64 << 10);
+		}
+	} while ((t = now_ms()) < end);
+	return ops / ((t - t0) / 1000);
+}
+
+static int inval_child(enum backend b, int fd)
+{
+	size_t size = opt.mib * MIB;
+	void *mem;
+	double v;
+	int vm = -1, r = 0;
+
+	/* The same memory in every case, so that only the VM differs. */
+	mem = guest_alloc(size, PAGE);
+	if (!mem)
+		return ENOMEM;
+	memset(mem, 1, size);
+	if (b == B_KVM) {
+		vm = kvm_new_vm();
+		r = vm < 0 ? vm : kvm_set_memslot(vm, BENCH_SLOT, BENCH_GPA, size, mem);
+	} else if (b != B_NONE) {
+		vm = vmmu_new_vm(VMMU_VM_TYPE_HOST, b == B_VMMU_NLE ?
+				 VMMU_VM_MN_NO_LOCK_ELISION : 0);
+		r = vm < 0 ? vm : vmmu_set_memslot(vm, BENCH_SLOT, 0, BENCH_GPA, size, mem);
+	}
+	if (r)
+		return -r;
+	v = inval_loop();
+	if (v < 0)
+		return (int)-v;
+	if (write(fd, &v, sizeof(v)) != sizeof(v))
+		return EIO;
+	return 0;
+}
+
+static int unrelated_inval(struct workload *w, enum backend b, int rep,
+		     double *value)
+{
+	int p[2], status;
+	pid_t pid;
+	ssize_t n;
+
+	if (pipe(p))
+		return -errno;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		close(p[0]);
+		_exit(inval_child(b, p[1]));
+	}
+	close(p[1]);
+	n = read(p[0], value, sizeof(*value));
+	close(p[0]);
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	if (!WIFEXITED(status))
+		return -ECHILD;
+	if (WEXITSTATUS(status))
+		return -WEXITSTATUS(status);
+	return n == sizeof(*value) ? 0 : -EIO;
+}
+
+/*
+ * memslot_create, memslot_delete: create/delete pairs of an opt.mib MiB
+ * slot (memslot_timing.c); the sample is the median of opt.slot_rounds
+ * updates, in us.  The create sample computes the pairs, the delete sample
+ * of the same repetition reports the deletes of those pairs.
+ */
+static struct {
+	int kvm, vmmu, nle;
+	void *mem;
+	double *del[B_NR];	/* per repetition, -1 until measured */
+} ms = { .kvm = -1, .vmmu = -1, .nle = -1 };
+
+static int memslot_setup(struct workload *w)
+{
+	for (int b = 0; b < B_NR; b++) {
+		ms.del[b] = malloc((opt.warmup + opt.reps) * sizeof(double));
+		if (!ms.del[b])
+			return -ENOMEM;
+		for (int i = 0; i < opt.warmup + opt.reps; i++)
+			ms.del[b][i] = -1;
+	}
+	ms.mem = guest_alloc(opt.mib * MIB, PAGE);
+	if (!ms.mem)
+		return -ENOMEM;
+	ms.kvm = kvm_new_vm();
+	ms.vmmu = vmmu_new_vm(VMMU_VM_TYPE_HOST, 0);
+	ms.nle = vmmu_new_vm(VMMU_VM_TYPE_HOST, VMMU_VM_MN_NO_LOCK_ELISION);
+	if (ms.kvm < 0 || ms.vmmu < 0 || ms.nle < 0) {
+		error_rec(w->name, "all", "creating the VMs: %d %d %d",
+			  ms.kvm, ms.vmmu, ms.nle);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void memslot_teardown(struct workload *w)
+{
+	if (ms.kvm >= 0)
+		close(ms.kvm);
+	if (ms.vmmu >= 0)
+		close(ms.vmmu);
+	if (ms.nle >= 0)
+		close(ms.nle);
+	guest_free(ms.mem, opt.mib * MIB);
+	for (int b = 0; b < B_NR; b++) {
+		free(ms.del[b]);
+		ms.del[b] = NULL;
+	}
+	ms.kvm = ms.vmmu = ms.nle = -1;
+	ms.mem = NULL;
+}
+
+static double median_us(double *ms_v, unsigned int n)
+{
+	struct timing_summary s;
+
+	timing_summarize(ms_v, n, &s);
+	return s.p50 * 1000;
+}
+
+static int memslot_create(struct workload *w, enum backend b, int rep,
+		     double *value)
+{
+	struct memslot_timing t;
+	int kvm = b == B_KVM ? ms.kvm : -1;
+	int vm = b == B_VMMU ? ms.vmmu : b == B_VMMU_NLE ? ms.nle : -1;
+	int r;
+
+	r = memslot_timing_run(&t, kvm, vm, opt.slot_rounds, BENCH_SLOT,
+			       BENCH_GPA, opt.mib * MIB, ms.mem);
+	if (r) {
+		error_rec(w->name, backend_names[b], "%s", t.error);
+	} else {
+		*value = median_us(t.ms[kvm >= 0 ? MST_KVM_CREATE : MST_VMMU_CREATE], t.rounds);
+		ms.del[b][rep] = median_us(t.ms[kvm >= 0 ? MST_KVM_DELETE : MST_VMMU_DELETE], t.rounds);
+	}
+	memslot_timing_free(&t);
+	return r;
+}
+
+static int memslot_delete(struct workload *w, enum backend b, int rep,
+		     double *value)
+{
+	if (!ms.del[b])
+		return -ENODATA;
+	*value = ms.del[b][rep];
+	return *value < 0 ? -ENODATA : 0;
+}
+
+/*
+ * memslot_storm_create, memslot_storm_delete: the same pairs on slot 1
+ * while a second thread invalidates another memslot of the same VM
+ * (slot 5, opt.mib MiB) in a loop: MADV_DONTNEED of all of it, then a
+ * write to each page.  Each update may wait for invalidations in flight.
+ */
+#define STORM_SLOT	5	/* memslot_timing uses BENCH_SLOT + 1 too */
+#define STORM_GPA	(2ULL << 30)
+
+static struct {
+	int vm[B_NR];
+	void *mem, *storm_mem;
+	double *del[B_NR];
+	volatile bool stop;
+	volatile unsigned long rounds;
+} storm = { .vm = { -1, -1, -1, -1 } };
+
+static void *storm_thread(void *arg)
+{
+	size_t size = opt.mib * MIB, i;
+	char *p = storm.storm_mem;
+
+	while (!storm.stop) {
+		madvise(p, size, MADV_DONTNEED);
+		for (i = 0; i < size; i += PAGE)
+			p[i] = 1;
+		storm.rounds++;
+	}
+	return NULL;
+}
+
+static int storm_setup(struct workload *w)
+{
+	size_t size = opt.mib * MIB;
+	int b, r;
+
+	storm.mem = guest_alloc(size, PAGE);
+	storm.storm_mem = guest_alloc(size, PAGE);
+	if (!storm.mem || !storm.storm_mem)
+		return -ENOMEM;
+	memset(storm.storm_mem, 1, size);
+	for (b = B_KVM; b < B_NR; b++) {
+		storm.del[b] = calloc(opt.warmup + opt.reps, sizeof(double));
+		if (!storm.del[b])
+			return -ENOMEM;
+		for (int i = 0; i < opt.warmup + opt.reps; i++)
+			storm.del[b][i] = -1;
+		if (b == B_KVM) {
+			storm.vm[b] = kvm_new_vm();
+			r = storm.vm[b] < 0 ? storm.vm[b] :
+			    kvm_set_memslot(storm.vm[b], STORM_SLOT, STORM_GPA, size, storm.storm_mem);
+		} else {
+			storm.vm[b] = vmmu_new_vm(VMMU_VM_TYPE_HOST, b == B_VMMU_NLE ?
+					       VMMU_VM_MN_NO_LOCK_ELISION : 0);
+			r = storm.vm[b] < 0 ? storm.vm[b] :
+			    vmmu_set_memslot(storm.vm[b], STORM_SLOT, 0, STORM_GPA, size,
+					     storm.storm_mem);
+		}
+		if (r) {
+			error_rec(w->name, backend_names[b], "setup: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void storm_teardown(struct workload *w)
+{
+	for (int b = 0; b < B_NR; b++) {
+		if (storm.vm[b] >= 0)
+			close(storm.vm[b]);
+		storm.vm[b] = -1;
+		free(storm.del[b]);
+		storm.del[b] = NULL;
+	}
+	guest_free(storm.mem, opt.mib * MIB);
+	guest_free(storm.storm_mem, opt.mib * MIB);
+	storm.mem = storm.storm_mem = NULL;
+}
+
+static int memslot_storm_create(struct workload *w, enum backend b, int rep,
+				double *value)
+{
+	struct memslot_timing t;
+	bool kvm = b == B_KVM;
+	pthread_t th;
+	int r;
+
+	storm.stop = false;
+	storm.rounds = 0;
+	if (pthread_create(&th, NULL, storm_thread, NULL))
+		return -EAGAIN;
+	/* Let the storm start. */
+	while (!storm.rounds && !timed_out)
+		usleep(1000);
+	r = memslot_timing_run(&t, kvm ? storm.vm[b] : -1, kvm ? -1 : storm.vm[b],
+			       opt.slot_rounds, BENCH_SLOT, BENCH_GPA,
+			       opt.mib * MIB, storm.mem);
+	storm.stop = true;
+	pthread_join(th, NULL);
+	if (r) {
+		error_rec(w->name, backend_names[b], "%s", t.error);
+	} else {
+		*value = median_us(t.ms[kvm ? MST_KVM_CREATE : MST_VMMU_CREATE], t.rounds);
+		storm.del[b][rep] = median_us(t.ms[kvm ? MST_KVM_DELETE : MST_VMMU_DELETE],
+					   t.rounds);
+	}
+	memslot_timing_free(&t);
+	return r;
+}
+
+static int memslot_storm_delete(struct workload *w, enum backend b, int rep,
+				double *value)
+{
+	if (!storm.del[b])
+		return -ENODATA;
+	*value = storm.del[b][rep];
+	return *value < 0 ? -ENODATA : 0;
+}
+
+/*
+ * dirty_log: the guest writes every page of a slot with dirty logging on
+ * (already faulted in), then KVM_GET_DIRTY_LOG / VMMU_GET_DIRTY_LOG fetch
+ * and reset the log; pages/s over both.  Every page must be reported.
+ */
+static struct bench_vm dirty_vms[B_NR];
+static unsigned long *dirty_bitmap;
+
+static int get_dirty_log(struct bench_vm *v)
+{
+	int r;
+
+	if (v->vm.backend == GUEST_KVM) {
+		struct kvm_dirty_log l = {
+			.slot = BENCH_SLOT, .dirty_bitmap = dirty_bitmap,
+		};
+
+		r = ioctl(v->vm.fd, KVM_GET_DIRTY_LOG, &l);
+	} else {
+		struct vmmu_dirty_log l = {
+			.slot = BENCH_SLOT, .bitmap = (unsigned long)dirty_bitmap,
+		};
+
+		r = ioctl(v->vm.fd, VMMU_GET_DIRTY_LOG, &l);
+	}
+	return r ? -errno : 0;
+}
+
+static int dirty_setup(struct workload *w)
+{
+	int b, r;
+
+	dirty_bitmap = calloc(opt.mib * MIB / PAGE / 8 + 8, 1);
+	if (!dirty_bitmap)
+		return -ENOMEM;
+	for (b = B_KVM; b <= B_VMMU; b++) {
+		r = bvm_create(&dirty_vms[b], b, false, GUEST_MEM_LOG_DIRTY);
+		if (!r)
+			r = guest_touch(&dirty_vms[b], 1);
+		if (!r)
+			r = get_dirty_log(&dirty_vms[b]);
+		if (r) {
+			error_rec(w->name, backend_names[b], "setup: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int dirty_log(struct workload *w, enum backend b, int rep,
+		     double *value)
+{
+	struct bench_vm *v = &dirty_vms[b];
+	unsigned long pages = v->size / PAGE, set = 0, i;
+	double t0 = now_ms();
+	int r;
+
+	r = guest_touch(v, 3);
+	if (!r)
+		r = get_dirty_log(v);
+	*value = pages / ((now_ms() - t0) / 1000);
+	if (r)
+		return r;
+	for (i = 0; i < pages / 64; i++)
+		set += __builtin_popcountl(dirty_bitmap[i]);
+	if (set != pages) {
+		error_rec(w->name, backend_names[b],
+			  "the log has %lu dirty pages of %lu written", set, pages);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static void dirty_teardown(struct workload *w)
+{
+	for (int b = 0; b < B_NR; b++)
+		bvm_destroy(&dirty_vms[b]);
+	free(dirty_bitmap);
+	dirty_bitmap = NULL;
+}
+
+/* exits: OUT to a port in a loop, each an exit to user space; exits/s. */
+static struct bench_vm exit_vms[B_NR];
+
+static int exits_setup(struct workload *w)
+{
+	for (int b = B_KVM; b <= B_VMMU; b++) {
+		int r = bvm_create(&exit_vms[b], b, false, 0);
+
+		if (r) {
+			error_rec(w->name, backend_names[b], "setup: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int exits(struct workload *w, enum backend b, int rep,
+		     double *value)
+{
+	struct bench_vm *v = &exit_vms[b];
+	unsigned long n = 0;
+	double t0 = now_ms();
+	int r;
+
+	r = guest_vcpu_call(&v->vcpu, guest_io_loop, opt.io_iters, 0, 0, 0);
+	if (!r)
+		r = run_to_done(&v->vcpu, &n);
+	*value = (n + 1) / ((now_ms() - t0) / 1000);
+	if (!r && n != opt.io_iters)
+		r = -EPROTO;
+	return r;
+}
+
+static void exits_teardown(struct workload *w)
+{
+	for (int b = 0; b < B_NR; b++)
+		bvm_destroy(&exit_vms[b]);
+}
+
+#define BM(b) (1u << (b))
+static struct workload workloads[] = {
+	{ "demand_4k", "pages/s", true, BM(B_KVM) | BM(B_VMMU),
+	  NULL, demand_4k, NULL },
+	{ "demand_thp", "pages/s", true, BM(B_KVM) | BM(B_VMMU),
+	  NULL, demand_thp, NULL },
+	{ "refault", "us/round", false, BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
+	  refault_setup, refault, refault_teardown },
+	{ "unrelated_inval", "ops/s", true,
+	  BM(B_NONE) | BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
+	  NULL, unrelated_inval, NULL },
+	{ "memslot_create", "us", false, BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
+	  memslot_setup, memslot_create, NULL },
+	{ "memslot_delete", "us", false, BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
+	  NULL, memslot_delete, memslot_teardown },
+	{ "memslot_storm_create", "us", false,
+	  BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
+	  storm_setup, memslot_storm_create, NULL },
+	{ "memslot_storm_delete", "us", false,
+	  BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
+	  NULL, memslot_storm_delete, storm_teardown },
+	{ "dirty_log", "pages/s", true, BM(B_KVM) | BM(B_VMMU),
+	  dirty_setup, dirty_log, dirty_teardown },
+	{ "exits", "exits/s", true, BM(B_KVM) | BM(B_VMMU),
+	  exits_setup, exits, exits_teardown },
+};
+#define NR_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+static bool selected(const struct workload *w)
+{
+	const char *p = opt.only;
+	size_t n = strlen(w->name);
+
+	if (!p)
+		return true;
+	/* The *_delete samples are made by the *_create workload before. */
+	if (strstr(w->name, "_delete"))
+		return selected(w - 1);
+	while (p && *p) {
+		if (!strncmp(p, w->name, n) && (p[n] == ',' || !p[n]))
+			return true;
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	return false;
+}
+
+/* The backends of @w in the order of repetition @rep: A B C, C B A, ... */
+static int order(const struct workload *w, int rep, enum backend *out)
+{
+	int n = 0, i;
+	enum backend tmp;
+
+	for (i = 0; i < B_NR; i++)
+		if (w->backends & BM(i))
+			out[n++] = i;
+	if (rep & 1)
+		for (i = 0; i < n / 2; i++) {
+			tmp = out[i];
+			out[i] = out[n - 1 - i];
+			out[n - 1 - i] = tmp;
+		}
+	return n;
+}
+
+static void run_workload(struct workload *w)
+{
+	enum backend bs[B_NR];
+	double v, w_start = now_ms();
+	int rep, i, n, r;
+
+	if (w->setup && w->setup(w)) {
+		units_done += (opt.warmup + opt.reps);
+		goto out;
+	}
+	for (rep = 0; rep < opt.warmup + opt.reps; rep++) {
+		n = order(w, rep, bs);
+		for (i = 0; i < n; i++) {
+			v = 0;
+			watchdog_arm(w->name, backend_names[bs[i]]);
+			r = w->sample(w, bs[i], rep, &v);
+			watchdog_disarm();
+			if (r) {
+				error_rec(w->name, backend_names[bs[i]],
+					  "repetition %d: %s", rep, strerror(-r));
+				units_done += opt.warmup + opt.reps - rep;
+				goto out;
+			}
+			sample_rec(w, bs[i], rep, v);
+		}
+		units_done++;
+		progress_rec(w, rep, w_start);
+	}
+out:
+	if (w->teardown)
+		w->teardown(w);
+	fflush(stdout);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench_vmmu [--quick] [--reps N] [--warmup N] [--mib N]\n"
+		"                  [--io-iters N] [--inval-ms N] [--only W,...]\n"
+		"                  [--sample-timeout S] | -t smoke\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "mib", required_argument, NULL, 'm' },
+		{ "io-iters", required_argument, NULL, 'i' },
+		{ "inval-ms", required_argument, NULL, 'v' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "sample-timeout", required_argument, NULL, 's' },
+		{ }
+	};
+	unsigned int i;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "t:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			opt.reps = 15;
+			opt.warmup = 1;
+			opt.mib = 8;
+			opt.io_iters = 10000;
+			opt.inval_s = 0.25;
+			break;
+		case 'r': opt.reps = atoi(optarg); break;
+		case 'w': opt.warmup = atoi(optarg); break;
+		case 'm': opt.mib = strtoul(optarg, NULL, 0); break;
+		case 'i': opt.io_iters = strtoul(optarg, NULL, 0); break;
+		case 'v': opt.inval_s = atof(optarg) / 1000; break;
+		case 'o': opt.only = optarg; break;
+		case 's': opt.sample_timeout_s = atoi(optarg); break;
+		case 't':
+			if (strcmp(optarg, "smoke"))
+				usage();
+			opt.smoke = true;
+			opt.reps = 2;
+			opt.warmup = 0;
+			opt.mib = 2;
+			opt.io_iters = 100;
+			opt.inval_s = 0.02;
+			opt.slot_rounds = 2;
+			opt.sample_timeout_s = 30;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (opt.reps < 1 || opt.warmup < 0 || opt.mib < 2 || opt.mib % 2 ||
+	    opt.io_iters < 1 || opt.inval_s <= 0 || opt.sample_timeout_s < 1)
+		usage();
+
+	signal(SIGPIPE, SIG_IGN);
+	/* No SA_RESTART: the watchdog must interrupt a run ioctl. */
+	sigaction(SIGALRM, &(struct sigaction){ .sa_handler = on_alarm }, NULL);
+	main_tid = gettid();
+	main_thread = pthread_self();
+	{
+		pthread_t wd;
+
+		if (pthread_create(&wd, NULL, watchdog, NULL)) {
+			error_rec("all", "all", "cannot start the watchdog thread");
+			return 1;
+		}
+		pthread_detach(wd);
+	}
+	if (opt.smoke)
+		printf("TAP version 13\n1..1\n#  RUN           bench.smoke ...\n");
+	meta_rec();
+	t_start = now_ms();
+	for (i = 0; i < NR_WORKLOADS; i++)
+		if (selected(&workloads[i]))
+			units_total += opt.warmup + opt.reps;
+	for (i = 0; i < NR_WORKLOADS; i++)
+		if (selected(&workloads[i]))
+			run_workload(&workloads[i]);
+	printf("{\"type\":\"end\",\"errors\":%d,\"elapsed_s\":%.1f}\n",
+	       failures, (now_ms() - t_start) / 1000);
+	if (opt.smoke)
+		printf("%sok 1 bench.smoke\n", failures ? "not " : "");
+	fflush(stdout);
+	return failures ? 1 : 0;
+}
