@@ -15,6 +15,7 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 . /harness.conf
 export VMMU_KO KVM_VENDOR_KO KVM_MODULES PATH=/bin:/selftests
+export FUZZ_SECONDS FUZZ_IOCTLS FUZZ_SEED FUZZ_THREADS LOCK_SECONDS
 
 OUT=/dev/ttyS1
 mark() { echo "### $*" > $OUT; }
@@ -54,6 +55,14 @@ if [ "$MODE" = shell ]; then
 	poweroff -f
 fi
 
+# The debug kernel's kmemleak: what exists before the tests is not theirs.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+if [ -w $KMEMLEAK ]; then
+	echo scan > $KMEMLEAK
+	echo clear > $KMEMLEAK
+	mark "KMEMLEAK-BASELINE cleared"
+fi
+
 for t in $TESTS; do
 	bin=${t%%:*}
 	set --
@@ -62,4 +71,16 @@ for t in $TESTS; do
 	/selftests/"$bin" "$@" > $OUT 2>&1
 	mark "END $bin rc=$?"
 done
+
+# After the tests, with every VM gone: two scans (an object is reported
+# only once it has stayed unreferenced across a scan), then the report.
+if [ -w $KMEMLEAK ]; then
+	echo scan > $KMEMLEAK
+	sleep 6
+	echo scan > $KMEMLEAK
+	mark KMEMLEAK
+	cat $KMEMLEAK > $OUT
+	mark KMEMLEAK-END
+fi
+[ -r /proc/lockdep_stats ] && { mark LOCKDEP-STATS; cat /proc/lockdep_stats > $OUT; }
 finish

@@ -53,6 +53,18 @@ mapfile -t load < <(pack_module "$vendor")
 # zram gives the test machine swap, for the reclaim tests.
 mapfile -t extra < <(pack_module zram)
 
+# The ABI fuzzer (selftests/fuzz_test.c): a few seconds on every kernel,
+# a million ioctls (or 20 minutes) on the debug kernel; FUZZ_* from the
+# environment override it (FUZZ_SEED to replay a run).  The same for the
+# lock-order stress of reliability_test (LOCK_SECONDS).
+if [ "$(kernel_kind "$label")" = debug ]; then
+	fuzz_seconds=${FUZZ_SECONDS:-1200} fuzz_ioctls=${FUZZ_IOCTLS:-1000000}
+	lock_seconds=${LOCK_SECONDS:-60}
+else
+	fuzz_seconds=${FUZZ_SECONDS:-4} fuzz_ioctls=${FUZZ_IOCTLS:-0}
+	lock_seconds=${LOCK_SECONDS:-6}
+fi
+
 cat > "$root/harness.conf" <<CONF
 MODE=$mode
 TESTS="$*"
@@ -60,6 +72,11 @@ KVM_MODULES="${load[*]}"
 EXTRA_MODULES="${extra[*]}"
 KVM_VENDOR_KO=${load[-1]}
 VMMU_KO=/lib/modules/$rel/extra/vmmu.ko
+FUZZ_SECONDS=$fuzz_seconds
+FUZZ_IOCTLS=$fuzz_ioctls
+FUZZ_SEED=${FUZZ_SEED:-}
+FUZZ_THREADS=${FUZZ_THREADS:-4}
+LOCK_SECONDS=$lock_seconds
 CONF
 
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$output"
