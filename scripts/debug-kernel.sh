@@ -63,7 +63,7 @@ build() {
 	km() { nice make -C "$src" -j"$jobs" LOCALVERSION=-vmmu-debug "$@"; }
 	km -s defconfig kvm_guest.config >/dev/null
 	cat "$FRAGMENT" >> "$src/.config"
-	km -s olddefconfig
+	km -s olddefconfig 2> "$dir/config.log"
 	# Every option the fragment sets must have stuck (a missing dependency
 	# turns one off silently).
 	local l o bad=0

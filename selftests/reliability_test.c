@@ -49,6 +49,7 @@ struct lk {
 	atomic_bool stop;
 	atomic_long updates, faults, inval, forks, logs;
 	atomic_long errors;
+	atomic_int parts;
 	char err[200];
 };
 
@@ -67,7 +68,7 @@ static void *lk_slots(void *arg)
 {
 	struct lk *s = arg;
 	struct vmmu_memslot e[NR_SMALL + 2];
-	unsigned long i = 0;
+	unsigned long i = 1;	/* odd: split first, then merge back */
 	__u32 idx;
 	long r;
 
@@ -143,14 +144,19 @@ static void *lk_faults(void *arg)
 }
 
 /* Invalidations of slot 0's memory, of every kind the mm makes. */
+#define NR_INVAL	3
+#define PART		(AREA / 4)	/* each invalidating thread's own */
+
 static void *lk_inval(void *arg)
 {
 	struct lk *s = arg;
-	unsigned long i = (unsigned long)pthread_self();
+	/* A part of slot 0 of its own: it unmaps what it writes to. */
+	char *part = s->mem + atomic_fetch_add(&s->parts, 1) * PART;
+	unsigned long i = 0;
 
 	while (!atomic_load(&s->stop)) {
-		char *huge = s->mem + ((i >> 3) % (AREA / THP)) * THP;
-		char *p = s->mem + (i % (AREA / PAGE)) * PAGE;
+		char *huge = part + ((i >> 3) % (PART / THP)) * THP;
+		char *p = part + (i % (PART / PAGE - 16)) * PAGE;
 		pid_t pid;
 
 		switch (i++ % 8) {
@@ -194,7 +200,7 @@ static void *lk_inval(void *arg)
 			break;
 		default:
 			for (size_t k = 0; k < 16 * PAGE; k += PAGE)
-				p[k % (AREA - (p - s->mem))] = 2;
+				p[k] = 2;
 			break;
 		}
 		atomic_fetch_add(&s->inval, 1);
@@ -300,7 +306,7 @@ TEST_F_TIMEOUT(rel, lock_order, 1800)
 	ASSERT_EQ(0, pthread_create(&t[n++], NULL, lk_slots, &s));
 	ASSERT_EQ(0, pthread_create(&t[n++], NULL, lk_faults, &s));
 	ASSERT_EQ(0, pthread_create(&t[n++], NULL, lk_faults, &s));
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < NR_INVAL; i++)
 		ASSERT_EQ(0, pthread_create(&t[n++], NULL, lk_inval, &s));
 	sleep(seconds);
 	atomic_store(&s.stop, true);
