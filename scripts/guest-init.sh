@@ -15,7 +15,7 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 . /harness.conf
 export VMMU_KO KVM_VENDOR_KO KVM_MODULES PATH=/bin:/selftests
-export FUZZ_SECONDS FUZZ_IOCTLS FUZZ_SEED FUZZ_THREADS LOCK_SECONDS
+export FUZZ_SECONDS FUZZ_IOCTLS FUZZ_SEED FUZZ_THREADS LOCK_SECONDS VMMU_TIMEOUT_SCALE
 
 OUT=/dev/ttyS1
 mark() { echo "### $*" > $OUT; }
@@ -26,6 +26,11 @@ finish() {
 	sleep 1		# let the UART drain before the machine goes away
 	poweroff -f
 }
+
+# MGLRU=off: the debug kernel's config has the multi-gen LRU enabled by
+# default; Debian's 6.1, which it stands for, has it built but off.
+[ "$MGLRU" = off ] && [ -w /sys/kernel/mm/lru_gen/enabled ] &&
+	echo n > /sys/kernel/mm/lru_gen/enabled
 
 # Report hung tasks well inside the host's boot timeout.
 [ -w /proc/sys/kernel/hung_task_timeout_secs ] &&

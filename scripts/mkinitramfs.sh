@@ -60,7 +60,12 @@ mapfile -t extra < <(pack_module zram)
 if [ "$(kernel_kind "$label")" = debug ]; then
 	fuzz_seconds=${FUZZ_SECONDS:-1200} fuzz_ioctls=${FUZZ_IOCTLS:-1000000}
 	lock_seconds=${LOCK_SECONDS:-60}
+	# Lockdep, KASAN and kmemleak make the tests about 5 times slower
+	# (selftests/lib/timeout_scale.h).  The multi-gen LRU is built in,
+	# as in Debian's 6.1, but off as there (mmu_test's aging test).
+	timeout_scale=5 mglru=off
 else
+	timeout_scale=1 mglru=
 	fuzz_seconds=${FUZZ_SECONDS:-4} fuzz_ioctls=${FUZZ_IOCTLS:-0}
 	lock_seconds=${LOCK_SECONDS:-6}
 fi
@@ -77,6 +82,8 @@ FUZZ_IOCTLS=$fuzz_ioctls
 FUZZ_SEED=${FUZZ_SEED:-}
 FUZZ_THREADS=${FUZZ_THREADS:-4}
 LOCK_SECONDS=$lock_seconds
+VMMU_TIMEOUT_SCALE=$timeout_scale
+MGLRU=$mglru
 CONF
 
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$output"

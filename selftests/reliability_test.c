@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "timeout_scale.h"
 #include "vmmu_util.h"
 
 #define PAGE		4096UL
@@ -232,8 +233,9 @@ static bool module_range(unsigned long *lo, unsigned long *hi)
 /*
  * /proc/lockdep: a class line "<key> FD: n BD: n <usage>: <name>" and its
  * dependencies " -> [<key>] <name>".  Prints the classes whose key is in
- * vmmu (its static lock keys) and what they were seen to take; returns how
- * many there were.
+ * vmmu (its static lock keys; the keys are hashed unless the kernel runs
+ * with no_hash_pointers, as the debug lane's does) and what they were seen
+ * to take; returns how many there were.
  */
 static int print_vmmu_classes(void)
 {
@@ -250,7 +252,11 @@ static int print_vmmu_classes(void)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		if (line[0] != ' ' && sscanf(line, "%lx", &key) == 1) {
-			in = key >= lo && key < hi;
+			/*
+			 * The key is vmmu's (with no_hash_pointers), or the
+			 * name is one of vmmu's struct vmmu_vm locks.
+			 */
+			in = (key >= lo && key < hi) || strstr(line, ": &vm->");
 			n += in;
 		} else if (line[0] != ' ') {
 			in = false;
