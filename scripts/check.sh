@@ -278,7 +278,7 @@ elif want boot; then
 		start=$SECONDS
 		# The debug kernel is several times slower under TCG.
 		tmo=900
-		[ "$(kernel_kind "$l")" = debug ] && tmo=5400
+		[ "$(kernel_kind "$l")" = debug ] && tmo=7200
 		"$TOP/scripts/boot.sh" --kernel "$l" --out "$RESULTS/$l" --timeout $tmo \
 			${tests:-$run_order} || fail "$l/boot-script"
 		say "boot: $l finished in $((SECONDS - start)) s"
