@@ -7,8 +7,8 @@ KVER ?= $(or $(KERNELRELEASE),$(shell uname -r))
 KDIR ?= /lib/modules/$(KVER)/build
 W ?= 1
 
-.PHONY: all modules kdir-check clean check lint test shell bench dkms-install \
-	dkms-remove help
+.PHONY: all modules kdir-check clean check check-debug debug-kernel lint \
+	test shell bench dkms-install dkms-remove help
 
 all: modules
 
@@ -43,6 +43,14 @@ check:
 lint:
 	scripts/check.sh --only lint
 
+# The debug lane: the kernel with lockdep, KASAN, kmemleak... (built once,
+# cached in /var/cache/vmmu), the whole suite on it and a long fuzzer run.
+check-debug:
+	VMMU_RESULTS=$(CURDIR)/results/debug scripts/check.sh --kernel 6.1-debug --only build,boot
+
+debug-kernel:
+	scripts/debug-kernel.sh build
+
 # Build, then boot one kernel (default 6.1) and run some tests:
 #   make test KERNEL=6.12 T='api_test module_test:reload_with_kvm_loaded'
 test:
@@ -69,6 +77,7 @@ dkms-remove:
 help:
 	@echo 'make [KDIR=...]       build module/vmmu.ko (W=1 by default)'
 	@echo 'make check            install deps, build, lint, DKMS, boot every kernel, run every test'
+	@echo 'make check-debug      the suite on the debug kernel (lockdep, KASAN, kmemleak; built once, cached)'
 	@echo 'make lint             checkpatch --strict and sparse'
 	@echo "make test KERNEL=6.12 T='api_test module_test:rmmod_refused_while_vm_open'"
 	@echo 'make shell KERNEL=6.1 interactive shell in the emulated machine'

@@ -29,6 +29,15 @@ rel=$(kernel_release "$label")
 out=${out:-$RESULTS/$label}
 mkdir -p "$out"
 
+# The debug kernel (KASAN's shadow, kmemleak's and lockdep's tables) needs
+# more memory.
+mem=4096 extra=
+if [ "$(kernel_kind "$label")" = debug ]; then
+	# no_hash_pointers: /proc/lockdep shows the lock classes' keys, so
+	# that reliability_test can tell vmmu's classes (keys in vmmu).
+	mem=6144 extra=" no_hash_pointers"
+fi
+
 initrd=$out/initrd.gz
 "$TOP/scripts/mkinitramfs.sh" "$label" "$mode" "$initrd" "$@"
 
@@ -37,9 +46,9 @@ initrd=$out/initrd.gz
 # when a VM is created), and hits the int3 after it is gone.  Round-robin
 # vCPUs still interleave, and cost no more on two host cores.
 qemu=(qemu-system-x86_64 -accel tcg,thread=single -machine q35
-	-cpu EPYC,+svm,+npt -smp 2 -m 4096 -no-reboot -display none
+	-cpu EPYC,+svm,+npt -smp 2 -m $mem -no-reboot -display none
 	-kernel "$(kernel_image "$label")" -initrd "$initrd"
-	-append "console=ttyS0,115200 panic=-1 panic_on_warn=1 oops=panic hugepagesz=2M hugepages=16 hugepagesz=1G hugepages=1")
+	-append "console=ttyS0,115200 panic=-1 panic_on_warn=1 oops=panic hugepagesz=2M hugepages=16 hugepagesz=1G hugepages=1$extra")
 
 if [ $shell = 1 ]; then
 	exec "${qemu[@]}" -serial mon:stdio -serial "file:$out/output.log"

@@ -41,6 +41,12 @@ echo "0 passed, 1 failed" > "$RESULTS/total.txt"
 "$TOP/scripts/deps.sh" || die "installing dependencies failed"
 labels=$(kernel_labels "$only_kernel")
 [ -n "$labels" ] || die "no kernel '$only_kernel' in scripts/kernels.list"
+# The debug kernel is built here once, then taken from its cache.
+for l in $labels; do
+	if [ "$(kernel_kind "$l")" = debug ]; then
+		"$TOP/scripts/debug-kernel.sh" build || die "building the debug kernel failed"
+	fi
+done
 npass=0 nfail=0
 failures=()
 
@@ -137,6 +143,8 @@ if want lint; then
 	mkdir -p "$RESULTS/lint"
 	run "lint/checkpatch" "$RESULTS/lint/checkpatch.log" checkpatch
 	for l in $labels; do
+		# The debug kernel is 6.1 with checkers: sparse on 6.1 covers it.
+		[ "$(kernel_kind "$l")" = debug ] && continue
 		run "lint/sparse-$l" "$RESULTS/lint/sparse-$l.log" sparse "$l"
 	done
 fi
@@ -145,6 +153,9 @@ fi
 if want dkms; then
 	mkdir -p "$RESULTS/dkms"
 	for l in $labels; do
+		# DKMS installs into this machine's /lib/modules: not for a
+		# kernel that lives in a cache.
+		[ "$(kernel_kind "$l")" = debug ] && continue
 		say "dkms: add, build, install, remove for $l"
 		if [ -n "$(kernel_suite "$l")" ]; then
 			# In the kernel's build chroot, with its own dkms.
@@ -157,7 +168,11 @@ if want dkms; then
 fi
 
 # --- boot ----------------------------------------------------------------
-BAD_KLOG='WARNING:|BUG:|Oops|general protection|possible circular locking|KASAN|UBSAN|RCU stall|detected stall|hung task|blocked for more than|refcount_t'
+# With the debug kernel's checkers: lockdep's reports are "WARNING:" or
+# "BUG:" lines, DEBUG_ATOMIC_SLEEP's "BUG: sleeping function", KFENCE's
+# "BUG: KFENCE", DEBUG_OBJECTS' "ODEBUG: ... object type", DEBUG_LIST's "list_add
+# corruption", kmemleak's "suspected memory leaks".
+BAD_KLOG='WARNING:|BUG:|Oops|general protection|possible circular locking|KASAN|KFENCE|ODEBUG:.*object type|ODEBUG: Out of memory|Kernel memory leak detector disabled|UBSAN|RCU stall|detected stall|hung task|blocked for more than|refcount_t|corruption\.|suspected memory leak'
 
 # The kernel log of a boot: the console, then the dmesg the guest dumped.
 klog_problems() {
@@ -222,6 +237,22 @@ parse_boot() {
 		echo "  ---- console (last 60 lines)"
 		tail -n 60 "$dir/console.log" | sed 's/^/  | /'
 		echo "  ----"
+	fi
+
+	# kmemleak (debug kernel): what two scans after the tests found.
+	if grep -q '^### KMEMLEAK' "$dir/output.log"; then
+		local leaks
+		leaks=$(tr -d '\r' < "$dir/output.log" | sed -n '/^### KMEMLEAK/,/^### KMEMLEAK-END/p' |
+			grep -c '^unreferenced object')
+		if [ "$leaks" = 0 ]; then
+			pass "$label/kmemleak-clean"
+		else
+			fail "$label/kmemleak-clean ($leaks unreferenced objects)"
+			tr -d '\r' < "$dir/output.log" | sed -n '/^### KMEMLEAK/,/^### KMEMLEAK-END/p' |
+				head -n 80 | sed 's/^/  | /'
+		fi
+	elif [ "$(kernel_kind "$label")" = debug ]; then
+		fail "$label/kmemleak-clean (no kmemleak report in the log)"
 	fi
 
 	local problems
@@ -298,7 +329,10 @@ elif want boot; then
 	for l in $labels; do
 		say "boot: $l ($(kernel_release "$l")) under QEMU: ${tests:-$run_order}"
 		start=$SECONDS
-		"$TOP/scripts/boot.sh" --kernel "$l" --out "$RESULTS/$l" --timeout 900 \
+		# The debug kernel is several times slower under TCG.
+		tmo=900
+		[ "$(kernel_kind "$l")" = debug ] && tmo=7200
+		"$TOP/scripts/boot.sh" --kernel "$l" --out "$RESULTS/$l" --timeout $tmo \
 			${tests:-$run_order} || fail "$l/boot-script"
 		say "boot: $l finished in $((SECONDS - start)) s"
 		parse_boot "$l" "$RESULTS/$l"

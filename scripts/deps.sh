@@ -11,6 +11,8 @@ PKGS=(
 	make gcc gcc-multilib perl cpio xz-utils kmod
 	qemu-system-x86 busybox-static dkms openssl sparse "$KSRC_PKG"
 	debootstrap python3-matplotlib
+	# The debug kernel (scripts/debug-kernel.sh): its source and build tools.
+	linux-source-6.1 flex bison libelf-dev libssl-dev bc
 )
 # Only this machine's own kernels' headers are installed here.
 for label in $(kernel_labels); do

@@ -15,6 +15,7 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 . /harness.conf
 export VMMU_KO KVM_VENDOR_KO KVM_MODULES PATH=/bin:/selftests
+export FUZZ_SECONDS FUZZ_IOCTLS FUZZ_SEED FUZZ_THREADS LOCK_SECONDS VMMU_TIMEOUT_SCALE
 
 OUT=/dev/ttyS1
 mark() { echo "### $*" > $OUT; }
@@ -25,6 +26,11 @@ finish() {
 	sleep 1		# let the UART drain before the machine goes away
 	poweroff -f
 }
+
+# MGLRU=off: the debug kernel's config has the multi-gen LRU enabled by
+# default; Debian's 6.1, which it stands for, has it built but off.
+[ "$MGLRU" = off ] && [ -w /sys/kernel/mm/lru_gen/enabled ] &&
+	echo n > /sys/kernel/mm/lru_gen/enabled
 
 # Report hung tasks well inside the host's boot timeout.
 [ -w /proc/sys/kernel/hung_task_timeout_secs ] &&
@@ -62,6 +68,14 @@ if [ "$MODE" = bench ]; then
 	finish
 fi
 
+# The debug kernel's kmemleak: what exists before the tests is not theirs.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+if [ -w $KMEMLEAK ]; then
+	echo scan > $KMEMLEAK
+	echo clear > $KMEMLEAK
+	mark "KMEMLEAK-BASELINE cleared"
+fi
+
 for t in $TESTS; do
 	bin=${t%%:*}
 	set --
@@ -70,4 +84,16 @@ for t in $TESTS; do
 	/selftests/"$bin" "$@" > $OUT 2>&1
 	mark "END $bin rc=$?"
 done
+
+# After the tests, with every VM gone: two scans (an object is reported
+# only once it has stayed unreferenced across a scan), then the report.
+if [ -w $KMEMLEAK ]; then
+	echo scan > $KMEMLEAK
+	sleep 6
+	echo scan > $KMEMLEAK
+	mark KMEMLEAK
+	cat $KMEMLEAK > $OUT
+	mark KMEMLEAK-END
+fi
+[ -r /proc/lockdep_stats ] && { mark LOCKDEP-STATS; cat /proc/lockdep_stats > $OUT; }
 finish

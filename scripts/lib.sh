@@ -9,11 +9,18 @@ KSRC_PKG=linux-source-6.12
 say()  { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 die()  { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Labels of the kernels in kernels.list, or only $1 when given.
+# Labels of the kernels in kernels.list, or only $1 when given.  The debug
+# kernel (a line "LABEL debug", scripts/debug-kernel.sh) is only listed
+# when asked for by name: it runs in make check-debug, not make check.
 kernel_labels() {
 	local want=${1:-}
-	awk -v want="$want" '!/^#/ && (NF == 2 || NF == 4) && (want == "" || $1 == want) { print $1 }' \
+	awk -v want="$want" '!/^#/ && (want == "" ? (NF == 2 || NF == 4) && $2 != "debug" : $1 == want) { print $1 }' \
 		"$TOP/scripts/kernels.list"
+}
+
+# "debug" for the debug kernel, built here from source; empty otherwise.
+kernel_kind() {
+	awk -v l="$1" '!/^#/ && $1 == l && $2 == "debug" { print "debug" }' "$TOP/scripts/kernels.list"
 }
 
 kernel_meta() {
@@ -46,6 +53,10 @@ kernel_resolved() {
 # (or, for a kernel from another suite, from what was resolved).
 kernel_release() {
 	local meta dep r
+	if [ "$(kernel_kind "$1")" = debug ]; then
+		"$TOP/scripts/debug-kernel.sh" release
+		return
+	fi
 	if [ -n "$(kernel_suite "$1")" ]; then
 		r=$(kernel_resolved "$1") || exit 1
 		echo "${r##* }"
@@ -60,8 +71,20 @@ kernel_release() {
 }
 
 # The headers (a path in the build chroot for a kernel from another suite).
-kernel_headers() { echo "/usr/src/linux-headers-$(kernel_release "$1")"; }
-kernel_root()    { echo "$CACHE/kernels/$(kernel_release "$1")/root"; }
+kernel_headers() {
+	if [ "$(kernel_kind "$1")" = debug ]; then
+		echo "$("$TOP/scripts/debug-kernel.sh" path)/build"
+	else
+		echo "/usr/src/linux-headers-$(kernel_release "$1")"
+	fi
+}
+kernel_root() {
+	if [ "$(kernel_kind "$1")" = debug ]; then
+		echo "$("$TOP/scripts/debug-kernel.sh" path)/root"
+	else
+		echo "$CACHE/kernels/$(kernel_release "$1")/root"
+	fi
+}
 module_build()   { echo "$CACHE/build/$(kernel_release "$1")"; }
 
 # The kernel image: in /boot up to Debian 13, in /usr/lib/modules/<release>

@@ -54,6 +54,24 @@ mapfile -t load < <(pack_module "$vendor")
 # zram gives the test machine swap, for the reclaim tests.
 mapfile -t extra < <(pack_module zram)
 
+# The ABI fuzzer (selftests/fuzz_test.c): a few seconds on every kernel,
+# a million ioctls on the debug kernel (about 30 minutes there, at most
+# 35); FUZZ_* from the environment override it (FUZZ_SEED to replay a
+# run).  The same for the lock-order stress of reliability_test
+# (LOCK_SECONDS).
+if [ "$(kernel_kind "$label")" = debug ]; then
+	fuzz_seconds=${FUZZ_SECONDS:-2100} fuzz_ioctls=${FUZZ_IOCTLS:-1000000}
+	lock_seconds=${LOCK_SECONDS:-60}
+	# Lockdep, KASAN and kmemleak make the tests about 5 times slower
+	# (selftests/lib/timeout_scale.h).  The multi-gen LRU is built in,
+	# as in Debian's 6.1, but off as there (mmu_test's aging test).
+	timeout_scale=5 mglru=off
+else
+	timeout_scale=1 mglru=
+	fuzz_seconds=${FUZZ_SECONDS:-4} fuzz_ioctls=${FUZZ_IOCTLS:-0}
+	lock_seconds=${LOCK_SECONDS:-6}
+fi
+
 cat > "$root/harness.conf" <<CONF
 MODE=$mode
 TESTS="$*"
@@ -61,6 +79,13 @@ KVM_MODULES="${load[*]}"
 EXTRA_MODULES="${extra[*]}"
 KVM_VENDOR_KO=${load[-1]}
 VMMU_KO=/lib/modules/$rel/extra/vmmu.ko
+FUZZ_SECONDS=$fuzz_seconds
+FUZZ_IOCTLS=$fuzz_ioctls
+FUZZ_SEED=${FUZZ_SEED:-}
+FUZZ_THREADS=${FUZZ_THREADS:-4}
+LOCK_SECONDS=$lock_seconds
+VMMU_TIMEOUT_SCALE=$timeout_scale
+MGLRU=$mglru
 CONF
 
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$output"

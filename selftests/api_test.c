@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "timeout_scale.h"
 #include "vmmu_util.h"
 
 /* Reap @pid and return its exit status, or -1 if it did not exit normally. */

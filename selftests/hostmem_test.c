@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "timeout_scale.h"
 #include "vmmu_util.h"
 
 #define PAGE		4096UL

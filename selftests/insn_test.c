@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kselftest_harness.h"
+#include "timeout_scale.h"
 #include "../module/insn.h"
 
 #define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "timeout_scale.h"
 #include "kvm_guest.h"
 #include "memslot_timing.h"
 #include "vmmu_util.h"

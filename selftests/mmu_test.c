@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "timeout_scale.h"
 #include "vmmu_util.h"
 
 #define PAGE		4096UL
@@ -1041,7 +1042,7 @@ TEST_F_TIMEOUT(mmu, stress_with_oracle, 120)
 	ASSERT_EQ(0, vmmu_set_memslot(self->vm, 1, 0, 8 * GPA, 2 * MB, self->mem));
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, fns[i], o));
-	sleep(5);
+	sleep(5 * vmmu_timeout_scale());
 	atomic_store(&o->stop, true);
 	for (i = 0; i < n; i++)
 		pthread_join(t[i], NULL);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "timeout_scale.h"
 #include "guest.h"
 #include "kvm_guest.h"
 #include "vmmu_util.h"
