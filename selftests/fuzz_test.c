@@ -484,6 +484,13 @@ static long one_ioctl(__u64 *s, int me, timer_t timer)
 	return r;
 }
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP	4
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE	23
+#endif
+
 /* Memory management on the slot memory, and fd churn. */
 static void one_mm_op(__u64 *s)
 {
@@ -496,18 +503,27 @@ static void one_mm_op(__u64 *s)
 		len = AREA_SIZE - off;
 	atomic_fetch_add(&sh->mmops, 1);
 	switch (pick(s, 12)) {
+	/*
+	 * The areas never get holes: another thread's mmap() could land in
+	 * one, and a MAP_FIXED here would then clobber it.  So "unmap" maps
+	 * PROT_NONE in place (the old pages go, as with munmap), and the
+	 * mremap leaves the source mapped (MREMAP_DONTUNMAP, 5.7+).
+	 */
 	case 0:
-		munmap(a + off, len);
+		mmap(a + off, len, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		     -1, 0);
 		break;
 	case 1:
 		mmap(a + off, len, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		break;
-	case 2: {	/* move a piece away and back */
-		void *p = mremap(a + off, len, len, MREMAP_MAYMOVE);
+	case 2: {	/* move the pages away, the range stays */
+		void *p = mremap(a + off, len, len,
+				 MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
 
 		if (p != MAP_FAILED)
-			mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, a + off);
+			munmap(p, len);
 		break;
 	}
 	case 3: madvise(a + off, len, MADV_DONTNEED); break;
@@ -516,9 +532,13 @@ static void one_mm_op(__u64 *s)
 	case 6: mprotect(a + off, len, PROT_READ); break;
 	case 7: mprotect(a + off, len, PROT_READ | PROT_WRITE); break;
 	case 8: madvise(a, AREA_SIZE, pick(s, 2) ? MADV_HUGEPAGE : MADV_NOHUGEPAGE); break;
-	case 9:		/* touch: fault pages in, split huge ones by COW */
-		for (size_t k = 0; k < len; k += PAGE)
-			__atomic_store_n(a + off + k, (char)rnd(s), __ATOMIC_RELAXED);
+	case 9:
+		/*
+		 * Touch: fault pages in for writing, breaking COW and splitting
+		 * huge pages.  Not by storing to them: another thread may have
+		 * just unmapped or write-protected them.
+		 */
+		madvise(a + off, len, MADV_POPULATE_WRITE);
 		break;
 	case 10:	/* close an fd, maybe mid-call in another thread */
 		i = pick(s, NR_FDS);
