@@ -169,6 +169,28 @@ static void reserved(__u64 *s, void *p, size_t n)
 		((unsigned char *)p)[pick(s, n)] = 1 + pick(s, 255);
 }
 
+/*
+ * A slot that would be valid must cover only the fuzzer's own areas:
+ * guests and VMMU_ACCESS write through it, and past an area's end lies
+ * other memory of this process (the harness's, shared with its parent).
+ * Invalid slots (misaligned, beyond user space) stay as they are.
+ */
+static void clamp_to_area(struct vmmu_memslot *m)
+{
+	for (int i = 0; i < NR_AREAS; i++) {
+		__u64 start = (unsigned long)areas[i], end = start + AREA_SIZE;
+
+		if (m->userspace_addr >= start && m->userspace_addr < end) {
+			if (m->memory_size > end - m->userspace_addr)
+				m->memory_size = end - m->userspace_addr;
+			return;
+		}
+	}
+	/* Anywhere else: make sure it cannot be a valid slot. */
+	if (!(m->userspace_addr & 0xfff) && m->userspace_addr < KERNEL_PTR)
+		m->userspace_addr |= 1;
+}
+
 static void fill_slot(__u64 *s, struct vmmu_memslot *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -177,6 +199,7 @@ static void fill_slot(__u64 *s, struct vmmu_memslot *m)
 	m->guest_phys_addr = gpa(s);
 	m->memory_size = size(s);
 	m->userspace_addr = hva(s);
+	clamp_to_area(m);
 	reserved(s, m->reserved, sizeof(m->reserved));
 }
 
