@@ -643,7 +643,8 @@ static void round_child(unsigned long long rseed)
 	}
 	guard = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	munmap(guard + PAGE, PAGE);
+	/* Inaccessible, not unmapped: a later mmap() could take a hole. */
+	mprotect(guard + PAGE, PAGE, PROT_NONE);
 	dbufs = mmap(NULL, n * (DBUF_SIZE + PAGE), PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (guard == MAP_FAILED || dbufs == MAP_FAILED)
