@@ -680,17 +680,12 @@ static int wait_exit(pid_t pid, int *status, int ms)
 static const char *vmmu_frame(int tid, char *buf, size_t len)
 {
 	char path[64], *p, *nl;
-	ssize_t n;
-	int fd;
 
-	snprintf(buf, len, "(no /proc stack)");
 	snprintf(path, sizeof(path), "/proc/%d/stack", tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_small_file(path, buf, len) < 0) {
+		snprintf(buf, len, "(no /proc stack)");
 		return buf;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
+	}
 	p = strstr(buf, "] vmmu_");
 	if (!p)
 		return buf;

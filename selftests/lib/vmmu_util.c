@@ -232,20 +232,37 @@ bool kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/*
+ * Read the small file @path into @buf as a string: its length, or -errno
+ * (-EIO for an empty file).
+ */
+ssize_t read_small_file(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		n = -errno;
+	else if (n == 0)
+		n = -EIO;
+	close(fd);
+	if (n > 0)
+		buf[n] = '\0';
+	return n;
+}
+
 long vmmu_live_vms(void)
 {
 	char buf[32];
 	ssize_t n;
-	int fd;
 
-	fd = open(VMMU_DEBUGFS "/vms", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
+	n = read_small_file(VMMU_DEBUGFS "/vms", buf, sizeof(buf));
+	if (n < 0)
+		return n;
 	return strtol(buf, NULL, 10);
 }
 
@@ -384,18 +401,10 @@ int kmsg_problems(int fd, char *first, size_t len)
 char proc_task_state(int tid)
 {
 	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	/* "pid (comm) S ...": comm may hold anything, even ") ". */
 	p = strrchr(buf, ')');
 	return p && p[1] == ' ' ? p[2] : 0;
@@ -405,17 +414,11 @@ long proc_task_syscall(int tid)
 {
 	char path[64], buf[256];
 	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/syscall", tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n;
 	if (!strncmp(buf, "running", 7))
 		return -1;
 	return strtol(buf, NULL, 10);

@@ -98,6 +98,7 @@ double now_ms(void);
 bool kernel_at_least(int major, int minor);
 
 /* The module's count of live VM objects (debugfs vmmu/vms), or -errno. */
+ssize_t read_small_file(const char *path, char *buf, size_t len);
 long vmmu_live_vms(void);
 
 /*
