@@ -702,13 +702,14 @@ static void dump_round(struct __test_metadata *_metadata, pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	dir = opendir(path);
 	while (dir && (d = readdir(dir))) {
-		if (d->d_name[0] == '.')
+		int tid = atoi(d->d_name);
+
+		if (tid <= 0)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stack", pid,
-			 d->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, tid);
 		if (read_small_file(path, stack, sizeof(stack)) > 0)
-			TH_LOG("task %s (state %c):\n%s", d->d_name,
-			       proc_task_state(atoi(d->d_name)), stack);
+			TH_LOG("task %d (state %c):\n%s", tid,
+			       proc_task_state(tid), stack);
 	}
 	if (dir)
 		closedir(dir);
