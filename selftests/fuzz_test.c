@@ -471,8 +471,15 @@ static long one_ioctl(__u64 *s, int me, timer_t timer)
 	atomic_store(&sh->call[me].start, now_ms());
 	atomic_store(&sh->call[me].cmd, cmd);
 	if (cmd == VMMU_RUN) {
-		/* A guest that spins is stopped by a signal after 20 ms. */
-		struct itimerspec it = { .it_value.tv_nsec = (1 + pick(s, 40)) * 1000000 };
+		/*
+		 * A guest that spins is stopped by a signal within 1-40 ms,
+		 * then every 20 ms: one that arrived before the call entered
+		 * the kernel would leave it spinning for ever.
+		 */
+		struct itimerspec it = {
+			.it_value.tv_nsec = (1 + pick(s, 40)) * 1000000,
+			.it_interval.tv_nsec = 20 * 1000000,
+		};
 
 		timer_settime(timer, 0, &it, NULL);
 		atomic_fetch_add(&sh->runs, 1);
@@ -691,7 +698,8 @@ static long envl(const char *name, long def)
 
 /*
  * A call that did not return: where each thread of the round is in the
- * kernel, and every blocked task on the console (sysrq w).
+ * kernel, and on the console every blocked task and every CPU's backtrace
+ * (sysrq w, l).
  */
 static void dump_round(struct __test_metadata *_metadata, pid_t pid)
 {
@@ -713,7 +721,9 @@ static void dump_round(struct __test_metadata *_metadata, pid_t pid)
 	}
 	if (dir)
 		closedir(dir);
+	/* Blocked tasks, and what the CPUs run (a running task has no stack here). */
 	write_file("/proc/sysrq-trigger", "w");
+	write_file("/proc/sysrq-trigger", "l");
 }
 
 FIXTURE(fuzz) {};
