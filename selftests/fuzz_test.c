@@ -23,6 +23,7 @@
  *   FUZZ_THREADS=n   ioctl threads per round (default 4)
  *   FUZZ_HANG_S=s    the longest a call may take (default 20)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -688,6 +689,33 @@ static long envl(const char *name, long def)
 	return v && *v ? strtol(v, NULL, 0) : def;
 }
 
+/*
+ * A call that did not return: where each thread of the round is in the
+ * kernel, and every blocked task on the console (sysrq w).
+ */
+static void dump_round(struct __test_metadata *_metadata, pid_t pid)
+{
+	char path[64], stack[2048];
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	while (dir && (d = readdir(dir))) {
+		int tid = atoi(d->d_name);
+
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, tid);
+		if (read_small_file(path, stack, sizeof(stack)) > 0)
+			TH_LOG("task %d (state %c):\n%s", tid,
+			       proc_task_state(tid), stack);
+	}
+	if (dir)
+		closedir(dir);
+	write_file("/proc/sysrq-trigger", "w");
+}
+
 FIXTURE(fuzz) {};
 FIXTURE_SETUP(fuzz) {}
 FIXTURE_TEARDOWN(fuzz) {}
@@ -699,6 +727,7 @@ FIXTURE_TEARDOWN(fuzz) {}
 TEST_F_TIMEOUT(fuzz, abi, 3600)
 {
 	double seconds = envl("FUZZ_SECONDS", 4), t0 = now_ms(), hang_at = 0;
+	double shown = t0;
 	unsigned long max_ioctls = envl("FUZZ_IOCTLS", 0), rounds = 0, killed = 0;
 	const char *ko = getenv("VMMU_KO");
 	__u64 s;
@@ -709,7 +738,8 @@ TEST_F_TIMEOUT(fuzz, abi, 3600)
 	nthreads = envl("FUZZ_THREADS", 4);
 	if (nthreads < 1 || nthreads > MAX_THREADS)
 		nthreads = 4;
-	hang_ms = envl("FUZZ_HANG_S", 20) * 1000.0;
+	/* Slow kernels (the debug lane) get proportionally longer. */
+	hang_ms = envl("FUZZ_HANG_S", 20) * 1000.0 * vmmu_timeout_scale();
 	s = seed;
 	TH_LOG("FUZZ_SEED=%llu (set it to replay), %d threads, %.0f s%s", seed,
 	       nthreads, seconds, max_ioctls ? " or the ioctl budget" : "");
@@ -744,8 +774,10 @@ TEST_F_TIMEOUT(fuzz, abi, 3600)
 					hung = true;
 				}
 			}
-			if (hung)
+			if (hung) {
+				dump_round(_metadata, pid);
 				break;
+			}
 		}
 		/*
 		 * Mostly SIGKILL mid-call; sometimes a clean stop, where every
@@ -766,6 +798,7 @@ TEST_F_TIMEOUT(fuzz, abi, 3600)
 						       rounds, rseed, atomic_load(&sh->call[i].cmd), i);
 				TH_LOG("round %lu (seed %llu): the process did not end %.0f s after %s",
 				       rounds, rseed, hang_ms / 1000, clean ? "being told to" : "SIGKILL");
+				dump_round(_metadata, pid);
 				hang_at = now_ms();
 				break;
 			}
@@ -782,6 +815,12 @@ TEST_F_TIMEOUT(fuzz, abi, 3600)
 		ASSERT_FALSE(hung);
 		ASSERT_EQ(0, hang_at);
 		rounds++;
+		/* Long runs (the debug lane's million) say how they go. */
+		if (now_ms() - shown > 60000) {
+			shown = now_ms();
+			TH_LOG("%lu ioctls in %lu rounds, %.0f s",
+			       atomic_load(&sh->ioctls), rounds, (shown - t0) / 1000);
+		}
 	}
 
 	TH_LOG("%lu ioctls (%lu succeeded, %lu VMMU_RUN), %lu mm operations, %lu forks, %lu rounds (%lu SIGKILLed) in %.1f s",
