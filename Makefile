@@ -45,8 +45,11 @@ lint:
 
 # The debug lane: the kernel with lockdep, KASAN, kmemleak... (built once,
 # cached in /var/cache/vmmu), the whole suite on it and a long fuzzer run.
+# A pass is recorded (scripts/debug-lane.sh) for the module source it
+# tested: .ci/run runs the lane only when module/ has no recorded pass.
 check-debug:
 	VMMU_RESULTS=$(CURDIR)/results/debug scripts/check.sh --kernel 6.1-debug --only build,boot
+	scripts/debug-lane.sh record "$$(tail -n 1 results/debug/total.txt);$$(grep -ho 'fuzz: ioctls=[0-9]*' results/debug/6.1-debug/output.log | sed 's/^fuzz:/ fuzz/')"
 
 debug-kernel:
 	scripts/debug-kernel.sh build

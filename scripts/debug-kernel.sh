@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# debug-kernel.sh build|path|release
+# debug-kernel.sh build|path|release|key
 # The debug kernel of the 6.1-debug lane: Debian's linux-source-6.1 with
 # `make defconfig kvm_guest.config` and scripts/debug.config (lockdep,
 # KASAN, kmemleak, debug objects, KFENCE...).  Built once and kept outside
@@ -13,7 +13,8 @@
 #   release  the kernel release;  ok  the checksums of what a boot needs
 # "build" reuses a complete cache entry, and rebuilds one that is missing,
 # unfinished or damaged (a checksum in "ok" does not match).  "path" and
-# "release" print the entry's directory and release (after "build").
+# "release" print the entry's directory and release (after "build"); "key"
+# names the kernel by its inputs (the entry's name), built or not.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -96,6 +97,7 @@ build() {
 case ${1:-build} in
 build) build ;;
 path) debug_dir ;;
+key) basename "$(debug_dir)" ;;
 release) d=$(debug_dir); valid "$d" || die "debug kernel not built: run $0 build"; cat "$d/release" ;;
-*) die "usage: $0 build|path|release" ;;
+*) die "usage: $0 build|path|release|key" ;;
 esac

@@ -732,7 +732,7 @@ FIXTURE_TEARDOWN(fuzz) {}
 
 /*
  * FUZZ_SECONDS bounds the run; FUZZ_IOCTLS ends it early and must be
- * reached (the debug lane: a million, in at most 50 minutes).
+ * reached (the debug lane: a million, in at most 70 minutes).
  */
 TEST_F_TIMEOUT(fuzz, abi, 3600)
 {
