@@ -257,7 +257,7 @@ def analyse_trace(recs):
             continue
         d = out.setdefault(r.get("workload"), {}).setdefault(r.get("backend"), {
             "setup": None, "reps": 0, "lost": 0, "open": 0, "notifier": [],
-            "publish": [], "wait": [], "event_wait": [], "notifier_fn": None,
+            "publish": [], "wait": [], "event_wait": [], "srcu": [], "notifier_fn": None,
             "publish_fn": None})
         if t == "trace_setup":
             d["setup"] = r
@@ -270,9 +270,10 @@ def analyse_trace(recs):
         d["publish"] += r.get("publish_us", [])
         d["wait"] += r.get("wait_us", [])
         d["event_wait"] += r.get("event_wait_us", [])
+        d["srcu"] += r.get("srcu_us", [])
     for bs in out.values():
         for d in bs.values():
-            for k in ("notifier", "publish", "wait", "event_wait"):
+            for k in ("notifier", "publish", "wait", "event_wait", "srcu"):
                 d[k].sort()
     return out
 
@@ -326,7 +327,14 @@ def trace_tables(tr):
             waited = sum(1 for x in d["wait"] if x > 0)
             wait.append(f"| {w} | {b} | `{d['publish_fn']}` | {len(d['wait'])} | {waited} | "
                         + " | ".join(ps(d["wait"])) + f" | {evs} |")
-    return lines, wait if len(wait) > 2 else []
+    srcu = ["| workload | backend | calls | p50 µs | p90 | p99 | max |",
+            "|---|---|---|---|---|---|---|"]
+    for w, bs in tr.items():
+        for b in TRACED.get(w, bs):
+            d = bs.get(b)
+            if d and d["srcu"]:
+                srcu.append(f"| {w} | {b} | {len(d['srcu'])} | " + " | ".join(ps(d["srcu"])) + " |")
+    return lines, wait if len(wait) > 2 else [], srcu if len(srcu) > 2 else []
 
 
 def plot_trace(tr, outdir, emulated):
@@ -523,7 +531,7 @@ def main(argv):
     res = analyse(samples, random.Random(20261123))
     tab = table(res, emulated)
     print("\n".join(tab))
-    tr_cb, tr_wait = trace_tables(tr)
+    tr_cb, tr_wait, tr_srcu = trace_tables(tr)
     notes = trace_notes(tr)
     if tr:
         print("\nTraced phase (function_graph), time in the notifier callback:\n")
@@ -531,6 +539,9 @@ def main(argv):
         if tr_wait:
             print("\nMemslot publications, time waited for invalidations:\n")
             print("\n".join(tr_wait))
+        if tr_srcu:
+            print("\nsynchronize_srcu_expedited() of the memslot updates, per call:\n")
+            print("\n".join(tr_srcu))
         for n in notes:
             print("NOTE: " + n)
     plots, tplots = {}, {}
@@ -586,15 +597,20 @@ def main(argv):
                 "wait loop calls it. KVM publishes twice for a delete or a move (the "
                 "invalid slot, then the new set) and once for a create; vmmu once for each. "
                 "For vmmu the `vmmu:vmmu_memslot_update` event's `wait_ns`, the module's own "
-                "measure, is shown beside. Only these functions (and "
-                "`synchronize_srcu_expedited`) are in `set_ftrace_filter`: the callbacks' "
-                "durations do not include the cost of tracing what they call, but do "
-                "include the tracer's entry and exit.", "",
+                "measure, is shown beside. Also traced: `synchronize_srcu_expedited`, the "
+                "SRCU grace period each update waits for after publishing. Only these "
+                "functions and `schedule` are in `set_ftrace_filter`: the durations do not "
+                "include the cost of tracing what the functions call, but do include the "
+                "tracer's entry and exit.", "",
                 "Time in the notifier callback, per call:", ""] + tr_cb + [""]
         if tr_wait:
             rep += ["Memslot publications and their wait for invalidations in flight "
                     "(percentiles over all publications, those that did not wait "
                     "included):", ""] + tr_wait + [""]
+        if tr_srcu:
+            rep += ["The SRCU grace period every memslot update waits for after publishing "
+                    "(`synchronize_srcu_expedited`, per call; KVM's two publications of a "
+                    "delete or a move each call it):", ""] + tr_srcu + [""]
         if notes:
             rep += [f"- {n}" for n in notes] + [""]
         for w, f in tplots.items():

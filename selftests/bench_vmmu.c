@@ -572,6 +572,9 @@ static int guest_touch(struct bench_vm *v, __u64 seed)
  *    it is its child and not counted as a wait.  KVM publishes twice for a
  *    delete or a move (the invalid slot, then the new set), once for a
  *    create; vmmu once for each.
+ *  - synchronize_srcu_expedited(), the SRCU grace period every update
+ *    waits for after publishing (inside kvm_swap_active_memslots for KVM,
+ *    after vmmu_wait_and_publish_memslots for vmmu).
  *
  * Only these functions are in set_ftrace_filter, so their children cost
  * nothing extra and the callbacks' durations are not inflated by tracing
@@ -667,8 +670,8 @@ static int trace_begin(struct workload *w, enum backend b)
 	/* Filter first: the tracer then patches only these functions. */
 	for (i = 0; i < 4; i++)
 		ok[i] = !tr_write("set_ftrace_filter", fns[i], true);
-	for (i = 0; i < 2; i++)
-		if (ok[i] && tr_write("set_graph_function", fns[i], true))
+	for (i = 0; i < 4; i++)
+		if (i != 2 && ok[i] && tr_write("set_graph_function", fns[i], true))
 			ok[i] = false;
 	if (!ok[0] && !ok[1]) {
 		r = -ENOENT;		/* nothing to trace: keep the tracer off */
@@ -785,7 +788,7 @@ static void fn_name(const char *p, char *out, size_t len)
 static void trace_rep_end(struct workload *w, enum backend b, int rep,
 			  double value)
 {
-	struct dlist cb = { 0 }, pub = { 0 }, wait = { 0 }, tp = { 0 };
+	struct dlist cb = { 0 }, pub = { 0 }, wait = { 0 }, tp = { 0 }, srcu = { 0 };
 	unsigned long entries = 0, lost = 0, open_at_end = 0;
 	struct tr_task tasks[16];
 	int ntasks = 0;
@@ -848,6 +851,8 @@ static void trace_rep_end(struct workload *w, enum backend b, int rep,
 				continue;
 			if (!strcmp(name, notifier_fn[b]))
 				dl_add(&cb, dur);
+			if (!strcmp(name, "synchronize_srcu_expedited"))
+				dl_add(&srcu, dur);
 			if (!strcmp(name, publish_fn[b]) && wait_us >= 0) {
 				dl_add(&pub, dur);
 				dl_add(&wait, wait_us);
@@ -865,6 +870,8 @@ static void trace_rep_end(struct workload *w, enum backend b, int rep,
 			fn_name(text, name, sizeof(name));
 			if (!strcmp(name, notifier_fn[b]))
 				dl_add(&cb, dur);
+			if (!strcmp(name, "synchronize_srcu_expedited"))
+				dl_add(&srcu, dur);
 			if (!strcmp(name, publish_fn[b])) {
 				dl_add(&pub, dur);
 				dl_add(&wait, 0);
@@ -887,6 +894,7 @@ static void trace_rep_end(struct workload *w, enum backend b, int rep,
 	dl_json("notifier_us", &cb);
 	dl_json("publish_us", &pub);
 	dl_json("wait_us", &wait);
+	dl_json("srcu_us", &srcu);
 	if (b != B_KVM)
 		dl_json("event_wait_us", &tp);
 	else
