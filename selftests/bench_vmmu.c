@@ -644,20 +644,78 @@ static void tr_reset(void)
 }
 
 /*
- * Set the tracer up for backend @b: 0, or -errno when tracing is not
- * possible here (no tracefs, no function_graph).  A function that cannot
- * be traced (not in available_filter_functions) is reported as such in the
- * trace_setup record, and its figures are absent.
+ * The tracer, set up once for the whole traced phase with the functions
+ * of both backends (each child process runs only one backend's VM, and
+ * the parser keeps only that backend's functions): starting and stopping
+ * function_graph costs seconds under TCG (RCU-tasks grace periods).
+ */
+static struct {
+	int err;			/* 0: function_graph is on */
+	bool fn_ok[B_NR][4];		/* per backend: trace_fns() traceable */
+	bool event;			/* vmmu_memslot_update enabled */
+} tr_state = { .err = -ENOENT };
+
+static void trace_fns(enum backend b, const char *fns[4])
+{
+	fns[0] = notifier_fn[b];
+	fns[1] = publish_fn[b];
+	fns[2] = "schedule";
+	fns[3] = "synchronize_srcu_expedited";
+}
+
+/* 0, or -errno when nothing can be traced here (no tracefs, no tracer). */
+static int trace_setup_all(void)
+{
+	const char *fns[4];
+	bool any = false;
+	int b, i;
+
+	if (!tr_find())
+		return tr_state.err = -ENOENT;
+	tr_reset();
+	/* Filter first: the tracer then patches only these functions. */
+	for (b = B_KVM; b <= B_VMMU; b++) {
+		trace_fns(b, fns);
+		for (i = 0; i < 4; i++) {
+			bool *ok = &tr_state.fn_ok[b][i];
+
+			*ok = !tr_write("set_ftrace_filter", fns[i], true);
+			/* schedule() only below the others */
+			if (*ok && i != 2 && tr_write("set_graph_function", fns[i], true))
+				*ok = false;
+			any |= *ok && i < 2;
+		}
+	}
+	memcpy(tr_state.fn_ok[B_VMMU_NLE], tr_state.fn_ok[B_VMMU],
+	       sizeof(tr_state.fn_ok[0]));
+	if (!any)
+		return tr_state.err = -ENOENT;
+	tr_write("buffer_size_kb", opt.smoke ? "1024" : "4096", false);
+	tr_write("max_graph_depth", "3", false);
+	tr_state.err = tr_write("current_tracer", "function_graph", false);
+	if (tr_state.err) {
+		tr_reset();
+		return tr_state.err;
+	}
+	tr_option("funcgraph-proc", true);
+	tr_option("funcgraph-tail", true);
+	tr_option("funcgraph-irqs", false);
+	tr_option("funcgraph-abstime", false);
+	tr_option("sleep-time", true);
+	tr_state.event = !tr_write("events/vmmu/vmmu_memslot_update/enable", "1", false);
+	return 0;
+}
+
+/*
+ * The trace_setup record of @w on backend @b: what can be traced.  0, or
+ * -ENOENT when nothing (the record says why).
  */
 static int trace_begin(struct workload *w, enum backend b)
 {
-	const char *fns[] = {
-		notifier_fn[b], publish_fn[b], "schedule", "synchronize_srcu_expedited",
-	};
-	bool ok[4], event = false;
-	int r = 0, i;
+	const char *fns[4];
+	int i;
 
-	tr_find();
+	trace_fns(b, fns);
 	printf("{\"type\":\"trace_setup\",\"workload\":\"%s\",\"backend\":\"%s\","
 	       "\"tracefs\":", w->name, backend_names[b]);
 	if (!tracefs) {
@@ -666,40 +724,18 @@ static int trace_begin(struct workload *w, enum backend b)
 		return -ENOENT;
 	}
 	json_str(tracefs);
-	tr_reset();
-	/* Filter first: the tracer then patches only these functions. */
+	printf(",\"tracer\":\"%s\",\"functions\":{",
+	       tr_state.err ? "none" : "function_graph");
 	for (i = 0; i < 4; i++)
-		ok[i] = !tr_write("set_ftrace_filter", fns[i], true);
-	for (i = 0; i < 4; i++)
-		if (i != 2 && ok[i] && tr_write("set_graph_function", fns[i], true))
-			ok[i] = false;
-	if (!ok[0] && !ok[1]) {
-		r = -ENOENT;		/* nothing to trace: keep the tracer off */
-	} else {
-		tr_write("buffer_size_kb", opt.smoke ? "1024" : "4096", false);
-		tr_write("max_graph_depth", "3", false);
-		r = tr_write("current_tracer", "function_graph", false);
-	}
-	if (!r) {
-		tr_option("funcgraph-proc", true);
-		tr_option("funcgraph-tail", true);
-		tr_option("funcgraph-irqs", false);
-		tr_option("funcgraph-abstime", false);
-		tr_option("sleep-time", true);
-		if (b != B_KVM)
-			event = !tr_write("events/vmmu/vmmu_memslot_update/enable", "1", false);
-	}
-	printf(",\"tracer\":\"%s\",\"functions\":{", r ? "none" : "function_graph");
-	for (i = 0; i < 4; i++)
-		printf("%s\"%s\":%s", i ? "," : "", fns[i], ok[i] ? "true" : "false");
-	printf("},\"vmmu_memslot_update_event\":%s", event ? "true" : "false");
-	if (r)
-		printf(",\"error\":\"%s\"", strerror(-r));
+		printf("%s\"%s\":%s", i ? "," : "", fns[i],
+		       tr_state.fn_ok[b][i] ? "true" : "false");
+	printf("},\"vmmu_memslot_update_event\":%s",
+	       b != B_KVM && tr_state.event ? "true" : "false");
+	if (tr_state.err)
+		printf(",\"error\":\"%s\"", strerror(-tr_state.err));
 	printf("}\n");
 	fflush(stdout);
-	if (r)
-		tr_reset();
-	return r;
+	return tr_state.err ? -ENOENT : 0;
 }
 
 static void trace_rep_begin(void)
@@ -1818,12 +1854,10 @@ static void trace_workload(struct workload *w)
 		}
 		if (!pid) {
 			r = trace_begin(w, bs[i]);
-			if (!r) {
+			if (!r)
 				r = w->trace(w, bs[i]);
-				tr_reset();
-			} else if (r == -ENOENT) {
+			else if (r == -ENOENT)
 				r = 0;	/* nothing traceable: trace_setup says so */
-			}
 			fflush(stdout);
 			_exit(r ? 1 : 0);
 		}
@@ -1833,9 +1867,9 @@ static void trace_workload(struct workload *w)
 		if (r || !WIFEXITED(status) || WEXITSTATUS(status)) {
 			error_rec(w->name, backend_names[bs[i]],
 				  "traced phase failed (wait %d, status %#x)", r, status);
-			/* A killed child leaves the tracer on. */
-			if (tr_find())
-				tr_reset();
+			/* A killed child may leave tracing on. */
+			if (tracefs)
+				tr_write("tracing_on", "0", false);
 		}
 		units_done++;
 		progress_rec(name, i, n, start);
@@ -1866,6 +1900,7 @@ int main(int argc, char **argv)
 		{ "vcpu-cpu", required_argument, NULL, 'C' },
 		{ }
 	};
+	bool traced = false;
 	unsigned int i;
 	int c;
 
@@ -1939,16 +1974,23 @@ int main(int argc, char **argv)
 		if (!selected(w))
 			continue;
 		units_total += opt.warmup + opt.reps;
-		if (w->trace && opt.trace_reps)
+		if (w->trace && opt.trace_reps) {
 			units_total += order(w, 0, bs);
+			traced = true;
+		}
 	}
 	for (i = 0; i < NR_WORKLOADS; i++)
 		if (selected(&workloads[i]))
 			run_workload(&workloads[i]);
 	/* Tracing after every timed sample, so that it perturbs none. */
-	for (i = 0; i < NR_WORKLOADS; i++)
-		if (selected(&workloads[i]) && workloads[i].trace && opt.trace_reps)
-			trace_workload(&workloads[i]);
+	if (traced) {
+		trace_setup_all();
+		for (i = 0; i < NR_WORKLOADS; i++)
+			if (selected(&workloads[i]) && workloads[i].trace)
+				trace_workload(&workloads[i]);
+		if (tracefs)
+			tr_reset();
+	}
 	printf("{\"type\":\"end\",\"errors\":%d,\"elapsed_s\":%.1f}\n",
 	       failures, (now_ms() - t_start) / 1000);
 	if (opt.smoke)
