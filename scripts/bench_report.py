@@ -161,6 +161,10 @@ def analyse(samples, rng):
             row["waited"] = {b: sum(s.get("waited", 0) for s in samples
                                     if s["workload"] == w and s["backend"] == b
                                     and not s.get("warmup")) for b in g}
+        if w == "unrelated_inval_vcpu":
+            row["stalled"] = {b: sum(1 for s in samples if s["workload"] == w
+                                     and s["backend"] == b and not s.get("warmup")
+                                     and s.get("busy_iters") == 0) for b in g}
         out[w] = row
     return out
 
@@ -199,15 +203,19 @@ def table(res, emulated):
         what = ("the same loop with no VM at all" if w == "unrelated_inval" else
                 "the same loop and a thread spinning in user space in the vCPU's "
                 "place, with no VM")
+        st = r.get("stalled")
         extra += ["", f"{w} against {what} (limit 1.0; below 1 is what the VM costs "
-                  "the loop):", "",
-                  "| backend | ops/s median | /no VM [95% CI] | n |", "|---|---|---|---|",
-                  f"| none | {fmt(r['median']['none'])} | 1 | {r['n']['none']} |"]
+                  "the loop" + ("; stalled: samples in which the busy thread, vCPU or "
+                                "spinner, made no progress at all" if st else "") + "):", "",
+                  "| backend | ops/s median | /no VM [95% CI] | n |" + (" stalled |" if st else ""),
+                  "|---|---|---|---|" + ("---|" if st else ""),
+                  f"| none | {fmt(r['median']['none'])} | 1 | {r['n']['none']} |"
+                  + (f" {st.get('none', 0)} |" if st else "")]
         for b in ("kvm", "vmmu", "vmmu-nle"):
             if (b, "none") in r["ratio"]:
                 q, lo, hi = r["ratio"][(b, "none")]
                 extra.append(f"| {b} | {fmt(r['median'][b])} | {q:.3f} [{lo:.3f}, {hi:.3f}] "
-                             f"| {r['n'][b]} |")
+                             f"| {r['n'][b]} |" + (f" {st.get(b, 0)} |" if st else ""))
     waits = [w for w in res if w in NO_KVM]
     if waits:
         extra += ["", "How long the storms' memslot updates waited for invalidations in "

@@ -1097,10 +1097,14 @@ static int wait_child(pid_t pid, int *status)
 	return 0;
 }
 
-/* Run @child(b, pipe) in a fresh process; it writes the sample's value. */
+/*
+ * Run @child(b, pipe) in a fresh process; it writes the sample's value,
+ * and may write a second one, returned in *@second (else it is -1).
+ */
 static int inval_run(int (*child)(enum backend b, int fd), enum backend b,
-		     double *value)
+		     double *value, double *second)
 {
+	double vals[2] = { 0, -1 };
 	int p[2], status, r;
 	pid_t pid;
 	ssize_t n;
@@ -1116,7 +1120,7 @@ static int inval_run(int (*child)(enum backend b, int fd), enum backend b,
 		_exit(child(b, p[1]));
 	}
 	close(p[1]);
-	n = read(p[0], value, sizeof(*value));
+	n = read(p[0], vals, sizeof(vals));
 	close(p[0]);
 	r = wait_child(pid, &status);
 	if (r)
@@ -1125,13 +1129,16 @@ static int inval_run(int (*child)(enum backend b, int fd), enum backend b,
 		return timed_out ? -ETIMEDOUT : -ECHILD;
 	if (WEXITSTATUS(status))
 		return -WEXITSTATUS(status);
-	return n == sizeof(*value) ? 0 : -EIO;
+	*value = vals[0];
+	if (second)
+		*second = vals[1];
+	return n >= (ssize_t)sizeof(vals[0]) ? 0 : -EIO;
 }
 
 static int unrelated_inval(struct workload *w, enum backend b, int rep,
 		     double *value)
 {
-	return inval_run(inval_child, b, value);
+	return inval_run(inval_child, b, value, NULL);
 }
 
 /*
@@ -1148,7 +1155,8 @@ static int unrelated_inval(struct workload *w, enum backend b, int rep,
  * interrupt it with TLB-shootdown IPIs: out of the guest, for a VM).
  * Under single-threaded TCG "other" measures the emulator instead: a busy
  * second vCPU answers an IPI only when the round robin reaches it.  The
- * busy thread must have run during the loop.
+ * busy thread must have started; how far it got during the loop goes into
+ * the sample record (busy_iters: 0 when it never ran meanwhile).
  */
 struct spinner {
 	volatile __u64 *ctl;		/* guest_spin's control block */
@@ -1188,7 +1196,7 @@ static int inval_vcpu_child(enum backend b, int fd)
 	pthread_t th;
 	cpu_set_t cpu0;
 	__u64 c0, c1;
-	double ops, t0;
+	double ops, t0, vals[2];
 	void *mem;
 	int r;
 
@@ -1231,9 +1239,11 @@ static int inval_vcpu_child(enum backend b, int fd)
 		return (int)-ops;
 	if (sp.err)
 		return -sp.err;
-	if (!c0 || c1 == c0)
-		return ESRCH;		/* the other thread did not run meanwhile */
-	if (write(fd, &ops, sizeof(ops)) != sizeof(ops))
+	if (!c0)
+		return ESRCH;		/* the busy thread never started */
+	vals[0] = ops;
+	vals[1] = c1 - c0;
+	if (write(fd, vals, sizeof(vals)) != sizeof(vals))
 		return EIO;
 	return 0;
 }
@@ -1241,7 +1251,14 @@ static int inval_vcpu_child(enum backend b, int fd)
 static int unrelated_inval_vcpu(struct workload *w, enum backend b, int rep,
 				double *value)
 {
-	return inval_run(inval_vcpu_child, b, value);
+	double busy;
+	int r = inval_run(inval_vcpu_child, b, value, &busy);
+
+	/* How far the busy thread got meanwhile: 0 means it was starved. */
+	if (!r)
+		snprintf(sample_extra, sizeof(sample_extra),
+			 ",\"busy_iters\":%.0f", busy);
+	return r;
 }
 
 /*
