@@ -403,7 +403,8 @@ def plot_trace(tr, outdir, emulated):
             ax.set_ylabel("fraction of calls" if key == "notifier" else "fraction of publications")
             ax.set_title(title)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=9, loc="best")
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.35)	# room for the legend
+            ax.legend(fontsize=9, loc="upper right")
         sub = "EMULATED (QEMU TCG): code-path ratios, not hardware times" if emulated \
             else "hardware run"
         reps = max(bs[b]["reps"] for b in order)
