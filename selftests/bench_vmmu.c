@@ -76,7 +76,8 @@ static struct {
 };
 
 static double t_start;
-static unsigned long units_done, units_total;
+/* The work done and to do, in unit_cost() seconds, for the time left. */
+static double units_done, units_total;
 static int failures;
 
 /*
@@ -279,8 +280,34 @@ static void sample_rec(const struct workload *w, enum backend b, int rep,
 }
 
 /*
+ * How long one repetition of a workload (all its backends), or one
+ * backend of a traced phase, takes relative to the others: seconds in an
+ * emulated default run.  Only for the time-left estimate, which would
+ * otherwise count a memslot repetition (milliseconds) like a refault one
+ * (seconds).
+ */
+static double unit_cost(const char *name)
+{
+	static const struct {
+		const char *name;
+		double s;
+	} costs[] = {
+		{ "demand_4k", 1.4 }, { "demand_thp", 0.3 }, { "refault", 2.6 },
+		{ "unrelated_inval", 2.4 }, { "unrelated_inval_vcpu", 2.4 },
+		{ "memslot_storm_create", 0.9 }, { "memslot_storm_move", 0.3 },
+		{ "dirty_log", 0.7 }, { "exits", 1.0 }, { "trace:refault", 10 },
+		{ "trace:memslot_storm_create", 3 }, { "trace:memslot_storm_move", 3 },
+	};
+
+	for (unsigned int i = 0; i < sizeof(costs) / sizeof(costs[0]); i++)
+		if (!strcmp(costs[i].name, name))
+			return costs[i].s;
+	return 0.03;	/* the idle memslot workloads, those made by another */
+}
+
+/*
  * Time left: the rest of this workload (or traced phase) at its own pace
- * so far, the units after it at the average pace of those done.
+ * so far, the units after it at the pace of those done, by their cost.
  */
 static void progress_rec(const char *name, int rep, int reps, double w_start)
 {
@@ -289,13 +316,14 @@ static void progress_rec(const char *name, int rep, int reps, double w_start)
 	int w_left = reps - rep - 1;
 	double left = w_el / (rep + 1) * w_left;
 
-	if (units_done)
-		left += el / units_done * (units_total - units_done - w_left);
+	if (units_done > 0)
+		left += el / units_done *
+			(units_total - units_done - w_left * unit_cost(name));
 
 	printf("{\"type\":\"progress\",\"workload\":\"%s\",\"rep\":%d,"
-	       "\"reps\":%d,\"done\":%lu,\"total\":%lu,\"elapsed_s\":%.1f,"
-	       "\"left_s\":%.1f}\n", name, rep + 1, reps, units_done, units_total,
-	       el, left);
+	       "\"reps\":%d,\"done\":%.0f,\"total\":%.0f,\"elapsed_s\":%.1f,"
+	       "\"left_s\":%.1f}\n", name, rep + 1, reps, 100 * units_done,
+	       100 * units_total, el, left > 0 ? left : 0);
 	fflush(stdout);
 }
 
@@ -1820,7 +1848,7 @@ static void run_workload(struct workload *w)
 	int rep, i, n, r;
 
 	if (w->setup && w->setup(w)) {
-		units_done += (opt.warmup + opt.reps);
+		units_done += (opt.warmup + opt.reps) * unit_cost(w->name);
 		goto out;
 	}
 	for (rep = 0; rep < opt.warmup + opt.reps; rep++) {
@@ -1833,12 +1861,13 @@ static void run_workload(struct workload *w)
 			if (r) {
 				error_rec(w->name, backend_names[bs[i]],
 					  "repetition %d: %s", rep, strerror(-r));
-				units_done += opt.warmup + opt.reps - rep;
+				units_done += (opt.warmup + opt.reps - rep) *
+					      unit_cost(w->name);
 				goto out;
 			}
 			sample_rec(w, bs[i], rep, v);
 		}
-		units_done++;
+		units_done += unit_cost(w->name);
 		progress_rec(w->name, rep, opt.warmup + opt.reps, w_start);
 	}
 out:
@@ -1888,7 +1917,7 @@ static void trace_workload(struct workload *w)
 			if (tracefs)
 				tr_write("tracing_on", "0", false);
 		}
-		units_done++;
+		units_done += unit_cost(name);
 		progress_rec(name, i, n, start);
 	}
 }
@@ -1990,9 +2019,12 @@ int main(int argc, char **argv)
 
 		if (!selected(w))
 			continue;
-		units_total += opt.warmup + opt.reps;
+		units_total += (opt.warmup + opt.reps) * unit_cost(w->name);
 		if (w->trace && opt.trace_reps) {
-			units_total += order(w, 0, bs);
+			char tname[64];
+
+			snprintf(tname, sizeof(tname), "trace:%s", w->name);
+			units_total += order(w, 0, bs) * unit_cost(tname);
 			traced = true;
 		}
 	}
