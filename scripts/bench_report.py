@@ -70,7 +70,7 @@ KEY_TESTS = {
     "unrelated_inval_vcpu": "none (the seeds' lock elision, with a vCPU running)",
     "memslot_create": "memslot_perf_test / memslot_modification_stress_test",
     "memslot_delete": "memslot_perf_test / memslot_modification_stress_test",
-    "memslot_move": "memslot_perf_test (its move test)",
+    "memslot_move": "memslot_perf_test's move inactive area (one iteration there is two moves)",
     "memslot_storm_create": "memslot_modification_stress_test (updates while memory is invalidated)",
     "memslot_storm_delete": "memslot_modification_stress_test (updates while memory is invalidated)",
     "memslot_storm_wait": "none (KVM counts no such wait)",
