@@ -14,8 +14,14 @@ Statistics: per workload and backend, the median of the measured (not
 warm-up) samples; the ratio of two medians with a 95% percentile-bootstrap
 interval (both groups resampled with replacement, 4000 times, a fixed
 seed); a difference is called significant when the interval excludes 1.
+
+The traced phase (bench_vmmu's "trace" records, after the timed samples)
+becomes a latency breakdown: percentiles and histograms (trace_<workload>
+.svg/.png) of the time in each backend's invalidate_range_start callback
+and of how long memslot publications waited for invalidations.
 """
 import json
+import math
 import os
 import random
 import statistics
@@ -27,22 +33,49 @@ WORKLOADS = {
     "demand_thp": ["kvm", "vmmu"],
     "refault": ["kvm", "vmmu", "vmmu-nle"],
     "unrelated_inval": ["none", "kvm", "vmmu", "vmmu-nle"],
+    "unrelated_inval_vcpu": ["none", "kvm", "vmmu", "vmmu-nle"],
     "memslot_create": ["kvm", "vmmu", "vmmu-nle"],
     "memslot_delete": ["kvm", "vmmu", "vmmu-nle"],
+    "memslot_move": ["kvm", "vmmu", "vmmu-nle"],
     "memslot_storm_create": ["kvm", "vmmu", "vmmu-nle"],
     "memslot_storm_delete": ["kvm", "vmmu", "vmmu-nle"],
+    "memslot_storm_wait": ["vmmu", "vmmu-nle"],
+    "memslot_storm_move": ["kvm", "vmmu", "vmmu-nle"],
+    "memslot_storm_move_wait": ["vmmu", "vmmu-nle"],
     "dirty_log": ["kvm", "vmmu"],
     "exits": ["kvm", "vmmu"],
+}
+# Workloads whose samples another one makes (selected with it).
+MADE_BY = {
+    "memslot_delete": "memslot_create",
+    "memslot_storm_delete": "memslot_storm_create",
+    "memslot_storm_wait": "memslot_storm_create",
+    "memslot_storm_move_wait": "memslot_storm_move",
+}
+# Measured on vmmu only: KVM has no counter of the wait.
+NO_KVM = {"memslot_storm_wait", "memslot_storm_move_wait"}
+# Compared with the same loop in a process with no VM.
+VS_NONE = {"unrelated_inval", "unrelated_inval_vcpu"}
+# Workloads with a traced phase, and its backends.
+TRACED = {
+    "refault": ["kvm", "vmmu", "vmmu-nle"],
+    "memslot_storm_create": ["kvm", "vmmu", "vmmu-nle"],
+    "memslot_storm_move": ["kvm", "vmmu", "vmmu-nle"],
 }
 KEY_TESTS = {
     "demand_4k": "demand_paging_test",
     "demand_thp": "demand_paging_test -s anonymous_thp",
     "refault": "access_tracking_perf_test / mmu_stress_test (shape)",
     "unrelated_inval": "none (the seeds' lock elision)",
+    "unrelated_inval_vcpu": "none (the seeds' lock elision, with a vCPU running)",
     "memslot_create": "memslot_perf_test / memslot_modification_stress_test",
     "memslot_delete": "memslot_perf_test / memslot_modification_stress_test",
+    "memslot_move": "memslot_perf_test's move inactive area (one iteration there is two moves)",
     "memslot_storm_create": "memslot_modification_stress_test (updates while memory is invalidated)",
     "memslot_storm_delete": "memslot_modification_stress_test (updates while memory is invalidated)",
+    "memslot_storm_wait": "none (KVM counts no such wait)",
+    "memslot_storm_move": "memslot_perf_test's move test, under memslot_modification_stress_test's kind of load",
+    "memslot_storm_move_wait": "none (KVM counts no such wait)",
     "dirty_log": "dirty_log_perf_test",
     "exits": "none (cf. kvm-unit-tests vmexit)",
 }
@@ -114,12 +147,24 @@ def analyse(samples, rng):
                "groups": g,
                "median": {b: statistics.median(v) for b, v in g.items()},
                "n": {b: len(v) for b, v in g.items()}, "ratio": {}}
-        base = "none" if w == "unrelated_inval" else "kvm"
+        base = "none" if w in VS_NONE else "kvm"
         for b in g:
             if "kvm" in g and b not in ("kvm", "none"):
                 row["ratio"][(b, "kvm")] = boot_ratio(g[b], g["kvm"], rng)
             if base == "none" and b != "none" and "none" in g:
                 row["ratio"][(b, "none")] = boot_ratio(g[b], g["none"], rng)
+        if w in NO_KVM and "vmmu" in g and "vmmu-nle" in g:
+            row["ratio"][("vmmu-nle", "vmmu")] = boot_ratio(g["vmmu-nle"], g["vmmu"], rng)
+            row["updates"] = {b: sum(s.get("updates", 0) for s in samples
+                                     if s["workload"] == w and s["backend"] == b
+                                     and not s.get("warmup")) for b in g}
+            row["waited"] = {b: sum(s.get("waited", 0) for s in samples
+                                    if s["workload"] == w and s["backend"] == b
+                                    and not s.get("warmup")) for b in g}
+        if w == "unrelated_inval_vcpu":
+            row["stalled"] = {b: sum(1 for s in samples if s["workload"] == w
+                                     and s["backend"] == b and not s.get("warmup")
+                                     and s.get("busy_iters") == 0) for b in g}
         out[w] = row
     return out
 
@@ -132,37 +177,246 @@ def table(res, emulated):
         m, n = r["median"], r["n"]
         cells = [w, r["metric"] + (" (higher is better)" if r["higher"] else
                                    " (lower is better)"),
-                 fmt(m.get("kvm", float("nan"))), fmt(m.get("vmmu", float("nan")))]
-        if ("vmmu", "kvm") in r["ratio"]:
+                 "n/a (no counter)" if w in NO_KVM else fmt(m.get("kvm", float("nan"))),
+                 fmt(m.get("vmmu", float("nan")))]
+        if w in NO_KVM:
+            cells += ["n/a", "n/a", fmt(m.get("vmmu-nle", float("nan"))), "n/a"]
+        elif ("vmmu", "kvm") in r["ratio"]:
             q, lo, hi = r["ratio"][("vmmu", "kvm")]
             cells += [f"{q:.3f} [{lo:.3f}, {hi:.3f}]", verdict(lo, hi, r["higher"])]
         else:
             cells += ["n/a", "n/a"]
-        if ("vmmu-nle", "kvm") in r["ratio"]:
+        if w in NO_KVM:
+            pass
+        elif ("vmmu-nle", "kvm") in r["ratio"]:
             q, lo, hi = r["ratio"][("vmmu-nle", "kvm")]
             cells += [fmt(m["vmmu-nle"]), f"{q:.3f} [{lo:.3f}, {hi:.3f}]"]
         else:
             cells += ["", ""]
         cells.append("/".join(str(n[b]) for b in WORKLOADS[w] if b in n))
         lines.append("| " + " | ".join(cells) + " |")
-    r = res.get("unrelated_inval")
     extra = []
-    if r and "none" in r["median"]:
-        extra = ["", "unrelated_inval against the same loop with no VM at all "
-                 "(limit 1.0; below 1 is what a VM's notifier costs):", "",
-                 "| backend | ops/s median | /no VM [95% CI] | n |", "|---|---|---|---|",
-                 f"| none | {fmt(r['median']['none'])} | 1 | {r['n']['none']} |"]
+    for w in sorted(VS_NONE):
+        r = res.get(w)
+        if not r or "none" not in r["median"]:
+            continue
+        what = ("the same loop with no VM at all" if w == "unrelated_inval" else
+                "the same loop and a thread spinning in user space in the vCPU's "
+                "place, with no VM")
+        st = r.get("stalled")
+        extra += ["", f"{w} against {what} (limit 1.0; below 1 is what the VM costs "
+                  "the loop" + ("; stalled: samples in which the busy thread, vCPU or "
+                                "spinner, made no progress at all" if st else "") + "):", "",
+                  "| backend | ops/s median | /no VM [95% CI] | n |" + (" stalled |" if st else ""),
+                  "|---|---|---|---|" + ("---|" if st else ""),
+                  f"| none | {fmt(r['median']['none'])} | 1 | {r['n']['none']} |"
+                  + (f" {st.get('none', 0)} |" if st else "")]
         for b in ("kvm", "vmmu", "vmmu-nle"):
             if (b, "none") in r["ratio"]:
                 q, lo, hi = r["ratio"][(b, "none")]
                 extra.append(f"| {b} | {fmt(r['median'][b])} | {q:.3f} [{lo:.3f}, {hi:.3f}] "
-                             f"| {r['n'][b]} |")
+                             f"| {r['n'][b]} |" + (f" {st.get(b, 0)} |" if st else ""))
+    waits = [w for w in res if w in NO_KVM]
+    if waits:
+        extra += ["", "How long the storms' memslot updates waited for invalidations in "
+                  "flight (vmmu's VMMU_GET_STATS before and after each sample; KVM has "
+                  "no such counter, so no ratio to KVM):", "",
+                  "| workload | vmmu µs/update median | vmmu updates that waited "
+                  "| vmmu-nle µs/update median | vmmu-nle updates that waited "
+                  "| vmmu-nle/vmmu [95% CI] | n |", "|---|---|---|---|---|---|---|"]
+        for w in waits:
+            r = res[w]
+            m = r["median"]
+            cells = [w]
+            for b in ("vmmu", "vmmu-nle"):
+                u, k = r.get("updates", {}).get(b, 0), r.get("waited", {}).get(b, 0)
+                cells += [fmt(m.get(b, float("nan"))),
+                          f"{k} of {u}" + (f" ({100 * k / u:.0f}%)" if u else "")]
+            if ("vmmu-nle", "vmmu") in r["ratio"]:
+                q, lo, hi = r["ratio"][("vmmu-nle", "vmmu")]
+                cells.append("n/a (median 0)" if q != q else f"{q:.3f} [{lo:.3f}, {hi:.3f}]")
+            else:
+                cells.append("n/a")
+            cells.append("/".join(str(r["n"][b]) for b in WORKLOADS[w] if b in r["n"]))
+            extra.append("| " + " | ".join(cells) + " |")
     banner = [f"**{EMU_BANNER}**", ""] if emulated else \
         ["Hardware run (real SVM/VMX, the running kernel).", ""]
     return banner + lines + extra
 
 
 COLORS = {"none": "#777777", "kvm": "#1f77b4", "vmmu": "#d62728", "vmmu-nle": "#ff7f0e"}
+# Histograms overlap: the line style tells them apart too.
+STYLES = {"kvm": "-", "vmmu": "--", "vmmu-nle": ":"}
+
+
+def pct(v, p):
+    """Nearest-rank percentile p of the sorted list v."""
+    if not v:
+        return float("nan")
+    return v[max(0, math.ceil(p / 100 * len(v)) - 1)]
+
+
+def analyse_trace(recs):
+    """workload -> backend -> what the traced phase saw, lists sorted."""
+    out = {}
+    for r in recs:
+        t = r.get("type")
+        if t not in ("trace", "trace_setup"):
+            continue
+        d = out.setdefault(r.get("workload"), {}).setdefault(r.get("backend"), {
+            "setup": None, "reps": 0, "lost": 0, "open": 0, "notifier": [],
+            "publish": [], "wait": [], "event_wait": [], "srcu": [], "notifier_fn": None,
+            "publish_fn": None})
+        if t == "trace_setup":
+            d["setup"] = r
+            continue
+        d["reps"] += 1
+        d["lost"] += r.get("lost", 0)
+        d["open"] += r.get("open_at_end", 0)
+        d["notifier_fn"], d["publish_fn"] = r.get("notifier_fn"), r.get("publish_fn")
+        d["notifier"] += r.get("notifier_us", [])
+        d["publish"] += r.get("publish_us", [])
+        d["wait"] += r.get("wait_us", [])
+        d["event_wait"] += r.get("event_wait_us", [])
+        d["srcu"] += r.get("srcu_us", [])
+    for bs in out.values():
+        for d in bs.values():
+            for k in ("notifier", "publish", "wait", "event_wait", "srcu"):
+                d[k].sort()
+    return out
+
+
+def trace_notes(tr):
+    """What the traced phase could not see, as sentences."""
+    notes = []
+    for w, bs in tr.items():
+        for b, d in bs.items():
+            st = d["setup"] or {}
+            if st and not st.get("tracefs"):
+                notes.append(f"{w}/{b}: no tracefs on this kernel: not traced.")
+                continue
+            if st.get("tracer") == "none":
+                notes.append(f"{w}/{b}: the tracer could not be set up "
+                             f"({st.get('error', 'unknown')}): not traced.")
+            for fn, ok in (st.get("functions") or {}).items():
+                if not ok:
+                    notes.append(f"{w}/{b}: no event: `{fn}` is not traceable on this "
+                                 "kernel (not in available_filter_functions).")
+            if d["lost"]:
+                notes.append(f"{w}/{b}: the trace buffer lost {d['lost']} events: "
+                             "the histogram misses some calls.")
+    return notes
+
+
+def trace_tables(tr):
+    """Markdown tables of the traced phase's percentiles."""
+    def ps(v):
+        return [fmt(pct(v, p)) for p in (50, 90, 99)] + [fmt(v[-1]) if v else "n/a"]
+
+    lines = ["| workload | backend | function | calls | p50 µs | p90 | p99 | max |",
+             "|---|---|---|---|---|---|---|---|"]
+    for w, bs in tr.items():
+        for b in TRACED.get(w, bs):
+            d = bs.get(b)
+            if d and d["reps"]:
+                lines.append(f"| {w} | {b} | `{d['notifier_fn']}` | {len(d['notifier'])} | "
+                             + " | ".join(ps(d["notifier"])) + " |")
+    wait = ["| workload | backend | publishing function | publications | waited "
+            "| wait p50 µs | p90 | p99 | max | vmmu's own wait_ns (event): p50 / p99 / max µs |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for w, bs in tr.items():
+        for b in TRACED.get(w, bs):
+            d = bs.get(b)
+            if not d or not d["publish"]:
+                continue
+            ev = d["event_wait"]
+            evs = (f"{fmt(pct(ev, 50))} / {fmt(pct(ev, 99))} / {fmt(ev[-1])} (n={len(ev)})"
+                   if ev else ("n/a (KVM has no such event)" if b == "kvm" else "none seen"))
+            waited = sum(1 for x in d["wait"] if x > 0)
+            wait.append(f"| {w} | {b} | `{d['publish_fn']}` | {len(d['wait'])} | {waited} | "
+                        + " | ".join(ps(d["wait"])) + f" | {evs} |")
+    srcu = ["| workload | backend | calls | p50 µs | p90 | p99 | max |",
+            "|---|---|---|---|---|---|---|"]
+    for w, bs in tr.items():
+        for b in TRACED.get(w, bs):
+            d = bs.get(b)
+            if d and d["srcu"]:
+                srcu.append(f"| {w} | {b} | {len(d['srcu'])} | " + " | ".join(ps(d["srcu"])) + " |")
+    return lines, wait if len(wait) > 2 else [], srcu if len(srcu) > 2 else []
+
+
+def plot_trace(tr, outdir, emulated):
+    """trace_<workload>.svg/.png: histograms of the traced durations."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 10 else f"{v:g}")
+    files = {}
+    for w, bs in tr.items():
+        order = [b for b in TRACED.get(w, list(bs)) if b in bs and bs[b]["reps"]]
+        if not order:
+            continue
+        has_wait = any(bs[b]["publish"] for b in order)
+        fig, axes = plt.subplots(1, 2 if has_wait else 1,
+                                 figsize=(11 if has_wait else 8, 4.6), squeeze=False)
+        panels = [("notifier", "time in invalidate_range_start, µs (log scale)",
+                   "MMU notifier callback, per call")]
+        if has_wait:
+            panels.append(("wait", "wait for invalidations in flight, µs (log scale)",
+                           "memslot publication: time waited (waits > 0)"))
+        for ax, (key, xlabel, title) in zip(axes[0], panels):
+            vals = {b: [x for x in bs[b][key] if x > 0] for b in order}
+            allv = [x for v in vals.values() for x in v]
+            if not allv:
+                ax.text(0.5, 0.5, "no call waited" if key == "wait" else "no calls traced",
+                        ha="center", va="center", transform=ax.transAxes, fontsize=11)
+                ax.set_title(title)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                continue
+            lo, hi = min(allv), max(allv)
+            # At least a decade, so that the log axis has labelled ticks.
+            if hi / lo < 10:
+                c = math.sqrt(lo * hi)
+                lo, hi = min(lo, c / 3.3), max(hi, c * 3.3)
+            edges = [lo * (hi / lo) ** (i / 30) for i in range(31)]
+            edges[-1] *= 1.001
+            for b in order:
+                v, n = vals[b], len(bs[b][key])
+                if not v:
+                    ax.plot([], [], color=COLORS.get(b, "k"),
+                            label=f"{b}: 0 of {n}" + (" waited" if key == "wait" else ""))
+                    continue
+                lab = (f"{b}: {len(v)} of {n} waited" if key == "wait" else
+                       f"{b} (n={n}, p50 {fmt(pct(bs[b][key], 50))} µs)")
+                ax.hist(v, bins=edges, weights=[1 / n] * len(v), histtype="step",
+                        linewidth=1.8, color=COLORS.get(b, "k"), label=lab,
+                        linestyle=STYLES.get(b, "-"))
+            ax.set_xscale("log")
+            if hi / lo < 300:
+                ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("fraction of calls" if key == "notifier" else "fraction of publications")
+            ax.set_title(title)
+            ax.grid(alpha=0.3)
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.35)	# room for the legend
+            ax.legend(fontsize=9, loc="upper right")
+        sub = "EMULATED (QEMU TCG): code-path ratios, not hardware times" if emulated \
+            else "hardware run"
+        reps = max(bs[b]["reps"] for b in order)
+        fig.suptitle(f"{w}, traced phase: function_graph, {reps} "
+                     f"repetition{'s' if reps > 1 else ''} per backend after the "
+                     f"timed samples\n{sub}", fontsize=10)
+        fig.tight_layout()
+        for ext in ("svg", "png"):
+            fig.savefig(os.path.join(outdir, f"trace_{w}.{ext}"), dpi=110)
+        plt.close(fig)
+        files[w] = f"trace_{w}.png"
+    return files
 
 
 def plot(res, outdir, emulated):
@@ -265,20 +519,45 @@ def main(argv):
     only = config.get("only")
     wanted = set(only.split(",")) if only else set(WORKLOADS)
     for w, bs in WORKLOADS.items():
-        # A *_delete workload comes with its *_create.
-        if w not in wanted and w.replace("_delete", "_create") not in wanted:
+        if w not in wanted and MADE_BY.get(w) not in wanted:
             continue
         for b in bs:
             if not any(s["workload"] == w and s["backend"] == b and not s.get("warmup")
                        for s in samples):
                 problems.append(f"no samples for {w} on {b}")
+    tr = analyse_trace(recs)
+    if config.get("trace_reps"):
+        for w, bs in TRACED.items():
+            if w not in wanted:
+                continue
+            for b in bs:
+                d = tr.get(w, {}).get(b)
+                if not d or not d["setup"]:
+                    problems.append(f"no traced phase for {w} on {b}")
+                elif d["setup"].get("tracer") == "function_graph" and not d["reps"]:
+                    problems.append(f"the traced phase of {w} on {b} recorded nothing")
 
     res = analyse(samples, random.Random(20261123))
     tab = table(res, emulated)
     print("\n".join(tab))
-    plots = {}
+    tr_cb, tr_wait, tr_srcu = trace_tables(tr)
+    notes = trace_notes(tr)
+    if tr:
+        print("\nTraced phase (function_graph), time in the notifier callback:\n")
+        print("\n".join(tr_cb))
+        if tr_wait:
+            print("\nMemslot publications, time waited for invalidations:\n")
+            print("\n".join(tr_wait))
+        if tr_srcu:
+            print("\nsynchronize_srcu_expedited() of the memslot updates, per call:\n")
+            print("\n".join(tr_srcu))
+        for n in notes:
+            print("NOTE: " + n)
+    plots, tplots = {}, {}
     if not a.no_plots and res:
         plots = plot(res, outdir, emulated)
+    if not a.no_plots and tr:
+        tplots = plot_trace(tr, outdir, emulated)
 
     rep = ["# vmmu A/B benchmark", ""]
     if emulated:
@@ -311,6 +590,40 @@ def main(argv):
                 f"Compare with KVM's `{KEY_TESTS[w]}`.", ""]
         if w in plots:
             rep += [f"![{w}]({plots[w]})", "", f"[SVG]({w}.svg)", ""]
+    if tr:
+        rep += ["## Latency breakdown (ftrace)", "",
+                "After the timed samples, the traced workloads ran "
+                f"{config.get('trace_reps')} more repetitions per backend with the "
+                "function_graph tracer on (their own figures are not in the tables above), "
+                "each backend in a process of its own with only its VM, so that every "
+                "callback traced is that VM's. Traced, on both backends: the MMU "
+                "notifier's invalidate_range_start callback (KVM: "
+                "`kvm_mmu_notifier_invalidate_range_start`, vmmu: "
+                "`vmmu_mn_invalidate_range_start`), and the function that publishes a new "
+                "memslot set once no invalidation is in flight (KVM: "
+                "`kvm_swap_active_memslots`, vmmu: `vmmu_wait_and_publish_memslots`), "
+                "whose wait is the time in `schedule()` called directly from it: only its "
+                "wait loop calls it. KVM publishes twice for a delete or a move (the "
+                "invalid slot, then the new set) and once for a create; vmmu once for each. "
+                "For vmmu the `vmmu:vmmu_memslot_update` event's `wait_ns`, the module's own "
+                "measure, is shown beside. Also traced: `synchronize_srcu_expedited`, the "
+                "SRCU grace period each update waits for after publishing. Only these "
+                "functions and `schedule` are in `set_ftrace_filter`: the durations do not "
+                "include the cost of tracing what the functions call, but do include the "
+                "tracer's entry and exit.", "",
+                "Time in the notifier callback, per call:", ""] + tr_cb + [""]
+        if tr_wait:
+            rep += ["Memslot publications and their wait for invalidations in flight "
+                    "(percentiles over all publications, those that did not wait "
+                    "included):", ""] + tr_wait + [""]
+        if tr_srcu:
+            rep += ["The SRCU grace period every memslot update waits for after publishing "
+                    "(`synchronize_srcu_expedited`, per call; KVM's two publications of a "
+                    "delete or a move each call it):", ""] + tr_srcu + [""]
+        if notes:
+            rep += [f"- {n}" for n in notes] + [""]
+        for w, f in tplots.items():
+            rep += [f"![trace {w}]({f})", "", f"[SVG](trace_{w}.svg)", ""]
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write("\n".join(rep) + "\n")
 

@@ -271,7 +271,8 @@ parse_boot() {
 }
 
 # The benchmark's report from the JSON a smoke run printed (bench_vmmu -t
-# smoke, in the boot): table, meta.json, report.md and a plot per workload.
+# smoke, in the boot): table, meta.json, report.md and a plot per workload,
+# and the traced phase's histograms (function_graph ran on both backends).
 # No timing is asserted, only that every workload ran on every backend.
 bench_report() {
 	local dir=$1 f
@@ -279,7 +280,9 @@ bench_report() {
 	sed -n '/^### BEGIN bench_vmmu/,/^### END bench_vmmu/p' "$dir/output.log" > "$dir/bench-smoke.jsonl"
 	/usr/bin/python3 "$TOP/scripts/bench_report.py" "$dir/bench-smoke.jsonl" \
 		"$dir/bench-smoke" --meta emulated=true --check || return 1
-	for f in report.md meta.json samples.jsonl demand_4k.png exits.svg; do
+	for f in report.md meta.json samples.jsonl demand_4k.png exits.svg \
+		memslot_move.png unrelated_inval_vcpu.png memslot_storm_wait.png \
+		trace_refault.png trace_memslot_storm_create.svg trace_memslot_storm_move.png; do
 		[ -s "$dir/bench-smoke/$f" ] || { echo "no $f" >&2; return 1; }
 	done
 	grep -q '"emulated": true' "$dir/bench-smoke/meta.json" && grep -q EMULATED "$dir/bench-smoke/report.md"

@@ -9,21 +9,25 @@
  *
  *   bench_vmmu [--quick] [--reps N] [--warmup N] [--mib N] [--only W,...]
  *              [--io-iters N] [--inval-ms N] [--sample-timeout S]
- *   bench_vmmu -t smoke      tiny sizes, one repetition, TAP around the
+ *              [--trace-reps N] [--vcpu-cpu same|other]
+ *   bench_vmmu -t smoke      tiny sizes, two repetitions, TAP around the
  *                            JSON (the boot lane of make check)
  *
  * Records, one JSON object a line, told apart by "type": meta (the machine
- * and its settings), config, sample, progress, error, end.  A sample:
+ * and its settings), config, sample, progress, error, end, and for the
+ * traced phase after the timed samples trace_setup and trace (see
+ * "ftrace" below).  A sample:
  *   {"type":"sample","workload":"exits","metric":"exits/s",
  *    "higher_is_better":true,"backend":"kvm","rep":3,"warmup":false,
  *    "value":12345.6}
  * Backends: kvm, vmmu, vmmu-nle (vmmu with VMMU_VM_MN_NO_LOCK_ELISION) and,
- * for unrelated_inval, none (the same loop in a process without any VM).
+ * for unrelated_inval*, none (the same loop in a process without any VM).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +51,7 @@
 #define PAGE		4096UL
 #define BENCH_SLOT	1
 #define BENCH_GPA	(1ULL << 30)	/* inside the library's identity map */
+#define MOVE_GPA	(3ULL << 30)	/* where memslot_move moves the slot to */
 
 enum backend { B_NONE, B_KVM, B_VMMU, B_VMMU_NLE, B_NR };
 static const char *const backend_names[B_NR] = {
@@ -60,15 +65,19 @@ static struct {
 	double inval_s;			/* seconds per unrelated_inval sample */
 	unsigned int slot_rounds;	/* create/delete pairs per sample */
 	unsigned int sample_timeout_s;	/* the watchdog of one sample */
+	int trace_reps;			/* traced repetitions per backend, 0: none */
+	bool vcpu_other_cpu;		/* unrelated_inval_vcpu: the vCPU on CPU 1 */
 	const char *only;
 	bool smoke;
 } opt = {
 	.reps = 50, .warmup = 3, .mib = 32, .io_iters = 20000,
 	.inval_s = 0.5, .slot_rounds = 10, .sample_timeout_s = 60,
+	.trace_reps = 8,
 };
 
 static double t_start;
-static unsigned long units_done, units_total;
+/* The work done and to do, in unit_cost() seconds, for the time left. */
+static double units_done, units_total;
 static int failures;
 
 /*
@@ -235,41 +244,86 @@ struct workload {
 	const char *name, *metric;
 	bool higher_is_better;
 	unsigned int backends;		/* mask of 1 << enum backend */
+	/*
+	 * Set when the samples are made by the sample function of the named
+	 * workload just before (a create/delete pair makes both figures):
+	 * selected with it, its own sample function only hands them out.
+	 */
+	const char *made_by;
 	/* One sample per backend and repetition: 0 or -errno. */
 	int (*setup)(struct workload *w);
 	int (*sample)(struct workload *w, enum backend b, int rep,
 		      double *value);
 	void (*teardown)(struct workload *w);
+	/*
+	 * The traced phase, after all timed samples: in a child process that
+	 * has only backend @b's VM, set the workload up and run
+	 * opt.trace_reps repetitions between trace_rep_begin() and
+	 * trace_rep_end().  NULL: not traced.
+	 */
+	int (*trace)(struct workload *w, enum backend b);
 };
+
+/* Extra JSON members for the next sample record (",\"k\":v..."), or "". */
+static char sample_extra[256];
 
 static void sample_rec(const struct workload *w, enum backend b, int rep,
 		       double value)
 {
 	printf("{\"type\":\"sample\",\"workload\":\"%s\",\"metric\":\"%s\","
 	       "\"higher_is_better\":%s,\"backend\":\"%s\",\"rep\":%d,"
-	       "\"warmup\":%s,\"value\":%.9g}\n", w->name, w->metric,
+	       "\"warmup\":%s,\"value\":%.9g%s}\n", w->name, w->metric,
 	       w->higher_is_better ? "true" : "false", backend_names[b],
-	       rep - opt.warmup, rep < opt.warmup ? "true" : "false", value);
+	       rep - opt.warmup, rep < opt.warmup ? "true" : "false", value,
+	       sample_extra);
+	sample_extra[0] = 0;
 }
 
 /*
- * Time left: the rest of this workload at its own pace so far, the
- * workloads after it at the average pace of those done.
+ * How long one repetition of a workload (all its backends), or one
+ * backend of a traced phase, takes relative to the others: seconds in an
+ * emulated default run.  Only for the time-left estimate, which would
+ * otherwise count a memslot repetition (milliseconds) like a refault one
+ * (seconds).
  */
-static void progress_rec(const struct workload *w, int rep, double w_start)
+static double unit_cost(const char *name)
+{
+	static const struct {
+		const char *name;
+		double s;
+	} costs[] = {
+		{ "demand_4k", 1.4 }, { "demand_thp", 0.3 }, { "refault", 2.6 },
+		{ "unrelated_inval", 2.4 }, { "unrelated_inval_vcpu", 2.4 },
+		{ "memslot_storm_create", 0.9 }, { "memslot_storm_move", 0.3 },
+		{ "dirty_log", 0.7 }, { "exits", 1.0 }, { "trace:refault", 10 },
+		{ "trace:memslot_storm_create", 3 }, { "trace:memslot_storm_move", 3 },
+	};
+
+	for (unsigned int i = 0; i < sizeof(costs) / sizeof(costs[0]); i++)
+		if (!strcmp(costs[i].name, name))
+			return costs[i].s;
+	return 0.03;	/* the idle memslot workloads, those made by another */
+}
+
+/*
+ * Time left: the rest of this workload (or traced phase) at its own pace
+ * so far, the units after it at the pace of those done, by their cost.
+ */
+static void progress_rec(const char *name, int rep, int reps, double w_start)
 {
 	double el = (now_ms() - t_start) / 1000;
 	double w_el = (now_ms() - w_start) / 1000;
-	int w_left = opt.warmup + opt.reps - rep - 1;
+	int w_left = reps - rep - 1;
 	double left = w_el / (rep + 1) * w_left;
 
-	if (units_done)
-		left += el / units_done * (units_total - units_done - w_left);
+	if (units_done > 0)
+		left += el / units_done *
+			(units_total - units_done - w_left * unit_cost(name));
 
 	printf("{\"type\":\"progress\",\"workload\":\"%s\",\"rep\":%d,"
-	       "\"reps\":%d,\"done\":%lu,\"total\":%lu,\"elapsed_s\":%.1f,"
-	       "\"left_s\":%.1f}\n", w->name, rep + 1, opt.warmup + opt.reps,
-	       units_done, units_total, el, left);
+	       "\"reps\":%d,\"done\":%.0f,\"total\":%.0f,\"elapsed_s\":%.1f,"
+	       "\"left_s\":%.1f}\n", name, rep + 1, reps, 100 * units_done,
+	       100 * units_total, el, left > 0 ? left : 0);
 	fflush(stdout);
 }
 
@@ -389,9 +443,11 @@ static void meta_rec(void)
 	printf("}\n");
 	printf("{\"type\":\"config\",\"reps\":%d,\"warmup\":%d,\"mib\":%lu,"
 	       "\"io_iters\":%lu,\"inval_s\":%g,\"slot_rounds\":%u,"
-	       "\"sample_timeout_s\":%u,\"smoke\":%s,\"only\":",
+	       "\"sample_timeout_s\":%u,\"trace_reps\":%d,\"vcpu_cpu\":\"%s\","
+	       "\"smoke\":%s,\"only\":",
 	       opt.reps, opt.warmup, opt.mib, opt.io_iters, opt.inval_s,
-	       opt.slot_rounds, opt.sample_timeout_s, opt.smoke ? "true" : "false");
+	       opt.slot_rounds, opt.sample_timeout_s, opt.trace_reps,
+	       opt.vcpu_other_cpu ? "other" : "same", opt.smoke ? "true" : "false");
 	if (opt.only)
 		json_str(opt.only);
 	else
@@ -524,6 +580,393 @@ static int guest_touch(struct bench_vm *v, __u64 seed)
 	return r ?: run_to_done(&v->vcpu, NULL);
 }
 
+/* ---- ftrace: the traced phase --------------------------------------------
+ *
+ * After all timed samples, each traced workload runs opt.trace_reps more
+ * repetitions per backend with the function_graph tracer on, in a child
+ * process that has only that backend's VM (a process's invalidations reach
+ * every VM on its mm, and the graph does not say which VM a callback is
+ * for).  Traced, for both backends alike:
+ *
+ *  - the MMU notifier's invalidate_range_start callback (KVM's
+ *    kvm_mmu_notifier_invalidate_range_start, vmmu's
+ *    vmmu_mn_invalidate_range_start): how long each call took;
+ *  - the function that publishes a new memslot set once no invalidation is
+ *    in flight (KVM's kvm_swap_active_memslots, vmmu's
+ *    vmmu_wait_and_publish_memslots), with schedule() as a traced child:
+ *    the wait for invalidations is the time in schedule() called directly
+ *    from it, which is only ever the wait loop.  KVM's function also runs
+ *    synchronize_srcu_expedited(), traced too so that a schedule() inside
+ *    it is its child and not counted as a wait.  KVM publishes twice for a
+ *    delete or a move (the invalid slot, then the new set), once for a
+ *    create; vmmu once for each.
+ *  - synchronize_srcu_expedited(), the SRCU grace period every update
+ *    waits for after publishing (inside kvm_swap_active_memslots for KVM,
+ *    after vmmu_wait_and_publish_memslots for vmmu).
+ *
+ * Only these functions are in set_ftrace_filter, so their children cost
+ * nothing extra and the callbacks' durations are not inflated by tracing
+ * what they call.  For vmmu, the vmmu_memslot_update event's wait_ns (the
+ * module's own measure of the same wait) is recorded beside.  Durations
+ * are the tracer's (sleep-time on: a sleep counts in its caller).
+ */
+static const char *tracefs;
+
+static const char *const notifier_fn[B_NR] = {
+	[B_KVM] = "kvm_mmu_notifier_invalidate_range_start",
+	[B_VMMU] = "vmmu_mn_invalidate_range_start",
+	[B_VMMU_NLE] = "vmmu_mn_invalidate_range_start",
+};
+static const char *const publish_fn[B_NR] = {
+	[B_KVM] = "kvm_swap_active_memslots",
+	[B_VMMU] = "vmmu_wait_and_publish_memslots",
+	[B_VMMU_NLE] = "vmmu_wait_and_publish_memslots",
+};
+
+/* Where tracefs is mounted, or NULL. */
+static const char *tr_find(void)
+{
+	if (!access("/sys/kernel/tracing/trace", W_OK))
+		tracefs = "/sys/kernel/tracing";
+	else if (!access("/sys/kernel/debug/tracing/trace", W_OK))
+		tracefs = "/sys/kernel/debug/tracing";
+	return tracefs;
+}
+
+static int tr_write(const char *file, const char *val, bool append)
+{
+	char path[256];
+	size_t n = strlen(val);
+	int fd, r = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", tracefs, file);
+	fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
+	if (fd < 0)
+		return -errno;
+	if (n && write(fd, val, n) != (ssize_t)n)
+		r = -errno ?: -EIO;
+	close(fd);
+	return r;
+}
+
+/* A tracer option, through options/ or else trace_options. */
+static int tr_option(const char *name, bool on)
+{
+	char file[128], val[128];
+
+	snprintf(file, sizeof(file), "options/%s", name);
+	if (!tr_write(file, on ? "1" : "0", false))
+		return 0;
+	snprintf(val, sizeof(val), "%s%s", on ? "" : "no", name);
+	return tr_write("trace_options", val, false);
+}
+
+static void tr_reset(void)
+{
+	tr_write("tracing_on", "0", false);
+	tr_write("current_tracer", "nop", false);
+	tr_write("set_graph_function", "", false);
+	tr_write("set_ftrace_filter", "", false);
+	tr_write("events/vmmu/vmmu_memslot_update/enable", "0", false);
+	tr_write("trace", "", false);
+}
+
+/*
+ * The tracer, set up once for the whole traced phase with the functions
+ * of both backends (each child process runs only one backend's VM, and
+ * the parser keeps only that backend's functions): starting and stopping
+ * function_graph costs seconds under TCG (RCU-tasks grace periods).
+ */
+static struct {
+	int err;			/* 0: function_graph is on */
+	bool fn_ok[B_NR][4];		/* per backend: trace_fns() traceable */
+	bool event;			/* vmmu_memslot_update enabled */
+} tr_state = { .err = -ENOENT };
+
+static void trace_fns(enum backend b, const char *fns[4])
+{
+	fns[0] = notifier_fn[b];
+	fns[1] = publish_fn[b];
+	fns[2] = "schedule";
+	fns[3] = "synchronize_srcu_expedited";
+}
+
+/* 0, or -errno when nothing can be traced here (no tracefs, no tracer). */
+static int trace_setup_all(void)
+{
+	const char *fns[4];
+	bool any = false;
+	int b, i;
+
+	if (!tr_find())
+		return tr_state.err = -ENOENT;
+	tr_reset();
+	/* Filter first: the tracer then patches only these functions. */
+	for (b = B_KVM; b <= B_VMMU; b++) {
+		trace_fns(b, fns);
+		for (i = 0; i < 4; i++) {
+			bool *ok = &tr_state.fn_ok[b][i];
+
+			*ok = !tr_write("set_ftrace_filter", fns[i], true);
+			/* schedule() only below the others */
+			if (*ok && i != 2 && tr_write("set_graph_function", fns[i], true))
+				*ok = false;
+			any |= *ok && i < 2;
+		}
+	}
+	memcpy(tr_state.fn_ok[B_VMMU_NLE], tr_state.fn_ok[B_VMMU],
+	       sizeof(tr_state.fn_ok[0]));
+	if (!any)
+		return tr_state.err = -ENOENT;
+	tr_write("buffer_size_kb", opt.smoke ? "1024" : "4096", false);
+	tr_write("max_graph_depth", "3", false);
+	tr_state.err = tr_write("current_tracer", "function_graph", false);
+	if (tr_state.err) {
+		tr_reset();
+		return tr_state.err;
+	}
+	tr_option("funcgraph-proc", true);
+	tr_option("funcgraph-tail", true);
+	tr_option("funcgraph-irqs", false);
+	tr_option("funcgraph-abstime", false);
+	tr_option("sleep-time", true);
+	tr_state.event = !tr_write("events/vmmu/vmmu_memslot_update/enable", "1", false);
+	return 0;
+}
+
+/*
+ * The trace_setup record of @w on backend @b: what can be traced.  0, or
+ * -ENOENT when nothing (the record says why).
+ */
+static int trace_begin(struct workload *w, enum backend b)
+{
+	const char *fns[4];
+	int i;
+
+	trace_fns(b, fns);
+	printf("{\"type\":\"trace_setup\",\"workload\":\"%s\",\"backend\":\"%s\","
+	       "\"tracefs\":", w->name, backend_names[b]);
+	if (!tracefs) {
+		printf("null,\"error\":\"no tracefs\"}\n");
+		fflush(stdout);
+		return -ENOENT;
+	}
+	json_str(tracefs);
+	printf(",\"tracer\":\"%s\",\"functions\":{",
+	       tr_state.err ? "none" : "function_graph");
+	for (i = 0; i < 4; i++)
+		printf("%s\"%s\":%s", i ? "," : "", fns[i],
+		       tr_state.fn_ok[b][i] ? "true" : "false");
+	printf("},\"vmmu_memslot_update_event\":%s",
+	       b != B_KVM && tr_state.event ? "true" : "false");
+	if (tr_state.err)
+		printf(",\"error\":\"%s\"", strerror(-tr_state.err));
+	printf("}\n");
+	fflush(stdout);
+	return tr_state.err ? -ENOENT : 0;
+}
+
+static void trace_rep_begin(void)
+{
+	tr_write("trace", "", false);
+	tr_write("tracing_on", "1", false);
+}
+
+struct dlist {
+	double *v;
+	size_t n, cap;
+};
+
+static void dl_add(struct dlist *l, double v)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		double *p = realloc(l->v, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		l->v = p;
+		l->cap = cap;
+	}
+	l->v[l->n++] = v;
+}
+
+static void dl_json(const char *key, struct dlist *l)
+{
+	printf(",\"%s\":[", key);
+	for (size_t i = 0; i < l->n; i++)
+		printf("%s%.3f", i ? "," : "", l->v[i]);
+	printf("]");
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Events in the buffers, and events lost (overwritten or dropped). */
+static void tr_counts(unsigned long *entries, unsigned long *lost)
+{
+	char path[256], line[128];
+	unsigned long v;
+	FILE *f;
+
+	for (int cpu = 0; cpu < 1024; cpu++) {
+		snprintf(path, sizeof(path), "%s/per_cpu/cpu%d/stats", tracefs, cpu);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "entries: %lu", &v) == 1)
+				*entries += v;
+			else if (sscanf(line, "overrun: %lu", &v) == 1 ||
+				 sscanf(line, "dropped events: %lu", &v) == 1)
+				*lost += v;
+		}
+		fclose(f);
+	}
+}
+
+/* The open calls of one task, in the graph's output. */
+struct tr_task {
+	int pid, depth;
+	struct {
+		char name[64];
+		double wait_us;
+	} f[8];
+};
+
+/* The function's name: text up to the first ' ', '(' or '*' (no " [mod]"). */
+static void fn_name(const char *p, char *out, size_t len)
+{
+	size_t n = strcspn(p, " (*\n");
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, p, n);
+	out[n] = 0;
+}
+
+/*
+ * Stop tracing and turn the graph into a trace record: each call of the
+ * notifier callback, each publication (its duration and the time in
+ * schedule() called from it), each vmmu_memslot_update event's wait.
+ */
+static void trace_rep_end(struct workload *w, enum backend b, int rep,
+			  double value)
+{
+	struct dlist cb = { 0 }, pub = { 0 }, wait = { 0 }, tp = { 0 }, srcu = { 0 };
+	unsigned long entries = 0, lost = 0, open_at_end = 0;
+	struct tr_task tasks[16];
+	int ntasks = 0;
+	char path[256], line[1024];
+	FILE *f;
+
+	tr_write("tracing_on", "0", false);
+	snprintf(path, sizeof(path), "%s/trace", tracefs);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p1, *p2, *text, *q, name[64];
+		struct tr_task *t = NULL;
+		double dur = -1;
+		int pid, i;
+
+		if (line[0] == '#')
+			continue;
+		q = strstr(line, "vmmu_memslot_update:");
+		if (q && (q = strstr(q, " wait "))) {
+			dl_add(&tp, strtoull(q + 6, NULL, 10) / 1000.0);
+			continue;
+		}
+		p1 = strchr(line, '|');
+		p2 = p1 ? strchr(p1 + 1, '|') : NULL;
+		if (!p2)
+			continue;
+		/* "CPU) comm-pid | duration | function" */
+		for (q = p1; q > line && q[-1] == ' '; q--)
+			;
+		while (q > line && q[-1] >= '0' && q[-1] <= '9')
+			q--;
+		pid = atoi(q);
+		for (q = p1 + 1; q < p2 && strchr(" +!#*@$", *q); q++)
+			;
+		if (q < p2 && *q >= '0' && *q <= '9')
+			dur = strtod(q, NULL);
+		for (i = 0; i < ntasks; i++)
+			if (tasks[i].pid == pid)
+				t = &tasks[i];
+		if (!t && ntasks < 16) {
+			t = &tasks[ntasks++];
+			t->pid = pid;
+			t->depth = 0;
+		}
+		if (!t)
+			continue;
+		for (text = p2 + 1; *text == ' '; text++)
+			;
+		if (text[0] == '}') {
+			/* A closing brace, its function named after it. */
+			double wait_us = -1;
+
+			q = strstr(text, "/* ");
+			if (!q)
+				continue;
+			fn_name(q + 3, name, sizeof(name));
+			if (t->depth && !strcmp(t->f[t->depth - 1].name, name))
+				wait_us = t->f[--t->depth].wait_us;
+			if (dur < 0)
+				continue;
+			if (!strcmp(name, notifier_fn[b]))
+				dl_add(&cb, dur);
+			if (!strcmp(name, "synchronize_srcu_expedited"))
+				dl_add(&srcu, dur);
+			if (!strcmp(name, publish_fn[b]) && wait_us >= 0) {
+				dl_add(&pub, dur);
+				dl_add(&wait, wait_us);
+			}
+			if (!strcmp(name, "schedule") && t->depth &&
+			    !strcmp(t->f[t->depth - 1].name, publish_fn[b]))
+				t->f[t->depth - 1].wait_us += dur;
+		} else if (strstr(text, ") {")) {
+			if (t->depth < 8) {
+				fn_name(text, t->f[t->depth].name, sizeof(t->f[0].name));
+				t->f[t->depth++].wait_us = 0;
+			}
+		} else if (strstr(text, ");") && dur >= 0) {
+			/* A call with no traced child, on one line. */
+			fn_name(text, name, sizeof(name));
+			if (!strcmp(name, notifier_fn[b]))
+				dl_add(&cb, dur);
+			if (!strcmp(name, "synchronize_srcu_expedited"))
+				dl_add(&srcu, dur);
+			if (!strcmp(name, publish_fn[b])) {
+				dl_add(&pub, dur);
+				dl_add(&wait, 0);
+			}
+			if (!strcmp(name, "schedule") && t->depth &&
+			    !strcmp(t->f[t->depth - 1].name, publish_fn[b]))
+				t->f[t->depth - 1].wait_us += dur;
+		}
+	}
+	if (f)
+		fclose(f);
+	tr_counts(&entries, &lost);
+	for (int i = 0; i < ntasks; i++)
+		open_at_end += tasks[i].depth;
+	printf("{\"type\":\"trace\",\"workload\":\"%s\",\"backend\":\"%s\",\"rep\":%d,"
+	       "\"value\":%.9g,\"notifier_fn\":\"%s\",\"publish_fn\":\"%s\","
+	       "\"entries\":%lu,\"lost\":%lu,\"open_at_end\":%lu", w->name,
+	       backend_names[b], rep, value, notifier_fn[b], publish_fn[b], entries,
+	       lost, open_at_end);
+	dl_json("notifier_us", &cb);
+	dl_json("publish_us", &pub);
+	dl_json("wait_us", &wait);
+	dl_json("srcu_us", &srcu);
+	if (b != B_KVM)
+		dl_json("event_wait_us", &tp);
+	else
+		free(tp.v);
+	printf("}\n");
+	fflush(stdout);
+}
+
 /* ---- workloads --------------------------------------------------------- */
 
 /* demand_4k, demand_thp: first touch of fresh memory; pages/s. */
@@ -594,6 +1037,24 @@ static void refault_teardown(struct workload *w)
 		bvm_destroy(&refault_vms[b]);
 }
 
+static int refault_trace(struct workload *w, enum backend b)
+{
+	struct bench_vm *v = &refault_vms[b];
+	double val = 0;
+	int r, rep;
+
+	r = bvm_create(v, b, false, 0);
+	if (!r)
+		r = guest_touch(v, 1);
+	for (rep = 0; !r && rep < opt.trace_reps; rep++) {
+		trace_rep_begin();
+		r = refault(w, b, rep, &val);
+		trace_rep_end(w, b, rep, val);
+	}
+	bvm_destroy(v);
+	return r;
+}
+
 /*
  * unrelated_inval: mmap, touch, munmap of 64 KiB that is no guest memory,
  * in a loop for opt.inval_s, in a fresh child process (never a VM's
@@ -650,10 +1111,29 @@ static int inval_child(enum backend b, int fd)
 	return 0;
 }
 
-static int unrelated_inval(struct workload *w, enum backend b, int rep,
-		     double *value)
+/* Wait for child @pid; when the watchdog ends the sample, kill it first. */
+static int wait_child(pid_t pid, int *status)
 {
-	int p[2], status;
+	if (timed_out)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, status, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+		if (timed_out)
+			kill(pid, SIGKILL);
+	}
+	return 0;
+}
+
+/*
+ * Run @child(b, pipe) in a fresh process; it writes the sample's value,
+ * and may write a second one, returned in *@second (else it is -1).
+ */
+static int inval_run(int (*child)(enum backend b, int fd), enum backend b,
+		     double *value, double *second)
+{
+	double vals[2] = { 0, -1 };
+	int p[2], status, r;
 	pid_t pid;
 	ssize_t n;
 
@@ -665,18 +1145,148 @@ static int unrelated_inval(struct workload *w, enum backend b, int rep,
 		return -errno;
 	if (!pid) {
 		close(p[0]);
-		_exit(inval_child(b, p[1]));
+		_exit(child(b, p[1]));
 	}
 	close(p[1]);
-	n = read(p[0], value, sizeof(*value));
+	n = read(p[0], vals, sizeof(vals));
 	close(p[0]);
-	if (waitpid(pid, &status, 0) < 0)
-		return -errno;
+	r = wait_child(pid, &status);
+	if (r)
+		return r;
 	if (!WIFEXITED(status))
-		return -ECHILD;
+		return timed_out ? -ETIMEDOUT : -ECHILD;
 	if (WEXITSTATUS(status))
 		return -WEXITSTATUS(status);
-	return n == sizeof(*value) ? 0 : -EIO;
+	*value = vals[0];
+	if (second)
+		*second = vals[1];
+	return n >= (ssize_t)sizeof(vals[0]) ? 0 : -EIO;
+}
+
+static int unrelated_inval(struct workload *w, enum backend b, int rep,
+		     double *value)
+{
+	return inval_run(inval_child, b, value, NULL);
+}
+
+/*
+ * unrelated_inval_vcpu: the same loop while a second thread is busy: for
+ * a VM backend, the VM's vCPU running guest_spin (it stays in the guest,
+ * storing a counter to its memory, until told to stop); for "none", a
+ * thread of the same process spinning in user space on the same counter,
+ * with no VM.  Both cases have the same two busy threads placed alike, so
+ * that the ratio to "none" is what the running VM costs the loop, not the
+ * loss of CPU time.  Placement (--vcpu-cpu): "same" (default) pins both
+ * to CPU 0, where they take turns at each scheduler switch (the VM pays
+ * its notifier calls and the vCPU leaving and re-entering the guest);
+ * "other" puts the busy thread on CPU 1 (the loop's munmaps then
+ * interrupt it with TLB-shootdown IPIs: out of the guest, for a VM).
+ * Under single-threaded TCG "other" measures the emulator instead: a busy
+ * second vCPU answers an IPI only when the round robin reaches it.  The
+ * busy thread must have started; how far it got during the loop goes into
+ * the sample record (busy_iters: 0 when it never ran meanwhile).
+ */
+struct spinner {
+	volatile __u64 *ctl;		/* guest_spin's control block */
+	struct guest_vcpu *vcpu;	/* NULL: spin in user space */
+	int err;
+};
+
+static void *spinner_thread(void *arg)
+{
+	struct spinner *sp = arg;
+
+	if (sp->vcpu) {
+		sp->err = run_to_done(sp->vcpu, NULL);
+		return NULL;
+	}
+	while (!sp->ctl[GUEST_SPIN_STOP / 8])
+		sp->ctl[GUEST_SPIN_COUNT / 8]++;
+	return NULL;
+}
+
+static void pin_attr(pthread_attr_t *attr, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_attr_setaffinity_np(attr, sizeof(set), &set);
+}
+
+static int inval_vcpu_child(enum backend b, int fd)
+{
+	size_t size = opt.mib * MIB;
+	struct spinner sp = { 0 };
+	struct bench_vm v = { 0 };
+	volatile __u64 *ctl;
+	pthread_attr_t attr;
+	pthread_t th;
+	cpu_set_t cpu0;
+	__u64 c0, c1;
+	double ops, t0, vals[2];
+	void *mem;
+	int r;
+
+	/* The same memory in every case, faulted in, as unrelated_inval's. */
+	if (b == B_NONE) {
+		mem = guest_alloc(size, PAGE);
+		if (!mem || madvise(mem, size, MADV_NOHUGEPAGE))
+			return ENOMEM;
+	} else {
+		r = bvm_create(&v, b, false, 0);
+		if (r)
+			return -r;
+		mem = v.mem;
+		sp.vcpu = &v.vcpu;
+	}
+	memset(mem, 1, size);
+	ctl = mem;
+	ctl[GUEST_SPIN_STOP / 8] = ctl[GUEST_SPIN_COUNT / 8] = 0;
+	sp.ctl = ctl;
+	if (sp.vcpu && (r = guest_vcpu_call(sp.vcpu, guest_spin, BENCH_GPA, 0, 0, 0)))
+		return -r;
+
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	sched_setaffinity(0, sizeof(cpu0), &cpu0);
+	pthread_attr_init(&attr);
+	pin_attr(&attr, opt.vcpu_other_cpu ? 1 : 0);
+	r = pthread_create(&th, &attr, spinner_thread, &sp);
+	pthread_attr_destroy(&attr);
+	if (r)
+		return r;
+	for (t0 = now_ms(); !ctl[GUEST_SPIN_COUNT / 8] && now_ms() - t0 < 30000;)
+		usleep(1000);
+	c0 = ctl[GUEST_SPIN_COUNT / 8];
+	ops = inval_loop();
+	c1 = ctl[GUEST_SPIN_COUNT / 8];
+	ctl[GUEST_SPIN_STOP / 8] = 1;
+	pthread_join(th, NULL);
+	if (ops < 0)
+		return (int)-ops;
+	if (sp.err)
+		return -sp.err;
+	if (!c0)
+		return ESRCH;		/* the busy thread never started */
+	vals[0] = ops;
+	vals[1] = c1 - c0;
+	if (write(fd, vals, sizeof(vals)) != sizeof(vals))
+		return EIO;
+	return 0;
+}
+
+static int unrelated_inval_vcpu(struct workload *w, enum backend b, int rep,
+				double *value)
+{
+	double busy;
+	int r = inval_run(inval_vcpu_child, b, value, &busy);
+
+	/* How far the busy thread got meanwhile: 0 means it was starved. */
+	if (!r)
+		snprintf(sample_extra, sizeof(sample_extra),
+			 ",\"busy_iters\":%.0f", busy);
+	return r;
 }
 
 /*
@@ -769,18 +1379,55 @@ static int memslot_delete(struct workload *w, enum backend b, int rep,
 }
 
 /*
+ * memslot_move: the slot (opt.mib MiB, no flags) created at BENCH_GPA and
+ * moved opt.slot_rounds times between BENCH_GPA and MOVE_GPA, same slot
+ * id, host range and flags (memslot_timing.c, each move checked); the
+ * sample is the median move, in us.
+ */
+static int memslot_move(struct workload *w, enum backend b, int rep,
+			double *value)
+{
+	struct memslot_timing t;
+	int kvm = b == B_KVM ? ms.kvm : -1;
+	int vm = b == B_VMMU ? ms.vmmu : b == B_VMMU_NLE ? ms.nle : -1;
+	int r;
+
+	r = memslot_timing_move_run(&t, kvm, vm, opt.slot_rounds, BENCH_SLOT,
+				    BENCH_GPA, MOVE_GPA, opt.mib * MIB, ms.mem);
+	if (r)
+		error_rec(w->name, backend_names[b], "%s", t.error);
+	else
+		*value = median_us(t.ms[kvm >= 0 ? MST_KVM_MOVE : MST_VMMU_MOVE], t.rounds);
+	memslot_timing_free(&t);
+	return r;
+}
+
+/*
  * memslot_storm_create, memslot_storm_delete: the same pairs on slot 1
  * while a second thread invalidates another memslot of the same VM
  * (slot 5, opt.mib MiB) in a loop: MADV_DONTNEED of all of it, then a
  * write to each page.  Each update may wait for invalidations in flight.
+ * memslot_storm_move: memslot_move's moves under the same storm.
+ * memslot_storm_wait, memslot_storm_move_wait (vmmu only: KVM has no such
+ * counter): how long those updates waited for invalidations in flight,
+ * from VMMU_GET_STATS before and after the sample: the mean wait per
+ * update, in us.
  */
 #define STORM_SLOT	5	/* memslot_timing uses BENCH_SLOT + 1 too */
 #define STORM_GPA	(2ULL << 30)
 
+struct storm_result {
+	bool valid;
+	double first_us;		/* median create, or median move */
+	double second_us;		/* median delete (pairs only) */
+	double wait_us;			/* vmmu: mean wait per update */
+	unsigned long long updates, waited;
+};
+
 static struct {
 	int vm[B_NR];
 	void *mem, *storm_mem;
-	double *del[B_NR];
+	struct storm_result *res[B_NR];	/* per repetition */
 	volatile bool stop;
 	volatile unsigned long rounds;
 } storm = { .vm = { -1, -1, -1, -1 } };
@@ -799,33 +1446,48 @@ static void *storm_thread(void *arg)
 	return NULL;
 }
 
-static int storm_setup(struct workload *w)
+static int storm_alloc(void)
 {
 	size_t size = opt.mib * MIB;
-	int b, r;
 
 	storm.mem = guest_alloc(size, PAGE);
 	storm.storm_mem = guest_alloc(size, PAGE);
 	if (!storm.mem || !storm.storm_mem)
 		return -ENOMEM;
 	memset(storm.storm_mem, 1, size);
+	return 0;
+}
+
+/* Backend @b's VM, with the storm's memslot. */
+static int storm_vm_create(enum backend b)
+{
+	size_t size = opt.mib * MIB;
+
+	if (b == B_KVM) {
+		storm.vm[b] = kvm_new_vm();
+		return storm.vm[b] < 0 ? storm.vm[b] :
+		       kvm_set_memslot(storm.vm[b], STORM_SLOT, STORM_GPA, size,
+				       storm.storm_mem);
+	}
+	storm.vm[b] = vmmu_new_vm(VMMU_VM_TYPE_HOST, b == B_VMMU_NLE ?
+				  VMMU_VM_MN_NO_LOCK_ELISION : 0);
+	return storm.vm[b] < 0 ? storm.vm[b] :
+	       vmmu_set_memslot(storm.vm[b], STORM_SLOT, 0, STORM_GPA, size,
+				storm.storm_mem);
+}
+
+static int storm_setup(struct workload *w)
+{
+	int b, r;
+
+	r = storm_alloc();
+	if (r)
+		return r;
 	for (b = B_KVM; b < B_NR; b++) {
-		storm.del[b] = calloc(opt.warmup + opt.reps, sizeof(double));
-		if (!storm.del[b])
+		storm.res[b] = calloc(opt.warmup + opt.reps, sizeof(*storm.res[b]));
+		if (!storm.res[b])
 			return -ENOMEM;
-		for (int i = 0; i < opt.warmup + opt.reps; i++)
-			storm.del[b][i] = -1;
-		if (b == B_KVM) {
-			storm.vm[b] = kvm_new_vm();
-			r = storm.vm[b] < 0 ? storm.vm[b] :
-			    kvm_set_memslot(storm.vm[b], STORM_SLOT, STORM_GPA, size, storm.storm_mem);
-		} else {
-			storm.vm[b] = vmmu_new_vm(VMMU_VM_TYPE_HOST, b == B_VMMU_NLE ?
-					       VMMU_VM_MN_NO_LOCK_ELISION : 0);
-			r = storm.vm[b] < 0 ? storm.vm[b] :
-			    vmmu_set_memslot(storm.vm[b], STORM_SLOT, 0, STORM_GPA, size,
-					     storm.storm_mem);
-		}
+		r = storm_vm_create(b);
 		if (r) {
 			error_rec(w->name, backend_names[b], "setup: %s", strerror(-r));
 			return r;
@@ -840,22 +1502,31 @@ static void storm_teardown(struct workload *w)
 		if (storm.vm[b] >= 0)
 			close(storm.vm[b]);
 		storm.vm[b] = -1;
-		free(storm.del[b]);
-		storm.del[b] = NULL;
+		free(storm.res[b]);
+		storm.res[b] = NULL;
 	}
 	guest_free(storm.mem, opt.mib * MIB);
 	guest_free(storm.storm_mem, opt.mib * MIB);
 	storm.mem = storm.storm_mem = NULL;
 }
 
-static int memslot_storm_create(struct workload *w, enum backend b, int rep,
-				double *value)
+/*
+ * One storm sample on backend @b's VM: create/delete pairs, or with @move
+ * moves, of slot 1 while storm_thread runs.
+ */
+static int storm_run(const char *name, enum backend b, bool move,
+		     struct storm_result *res)
 {
+	struct vmmu_vm_stats s0 = { .size = sizeof(s0) }, s1 = { .size = sizeof(s1) };
 	struct memslot_timing t;
 	bool kvm = b == B_KVM;
+	int kfd = kvm ? storm.vm[b] : -1, vfd = kvm ? -1 : storm.vm[b];
 	pthread_t th;
 	int r;
 
+	memset(res, 0, sizeof(*res));
+	if (!kvm && (r = vmmu_get_stats(vfd, &s0)))
+		return r;
 	storm.stop = false;
 	storm.rounds = 0;
 	if (pthread_create(&th, NULL, storm_thread, NULL))
@@ -863,29 +1534,112 @@ static int memslot_storm_create(struct workload *w, enum backend b, int rep,
 	/* Let the storm start. */
 	while (!storm.rounds && !timed_out)
 		usleep(1000);
-	r = memslot_timing_run(&t, kvm ? storm.vm[b] : -1, kvm ? -1 : storm.vm[b],
-			       opt.slot_rounds, BENCH_SLOT, BENCH_GPA,
-			       opt.mib * MIB, storm.mem);
+	if (move)
+		r = memslot_timing_move_run(&t, kfd, vfd, opt.slot_rounds, BENCH_SLOT,
+					    BENCH_GPA, MOVE_GPA, opt.mib * MIB,
+					    storm.mem);
+	else
+		r = memslot_timing_run(&t, kfd, vfd, opt.slot_rounds, BENCH_SLOT,
+				       BENCH_GPA, opt.mib * MIB, storm.mem);
 	storm.stop = true;
 	pthread_join(th, NULL);
 	if (r) {
-		error_rec(w->name, backend_names[b], "%s", t.error);
+		error_rec(name, backend_names[b], "%s", t.error);
+		memslot_timing_free(&t);
+		return r;
+	}
+	if (move) {
+		res->first_us = median_us(t.ms[kvm ? MST_KVM_MOVE : MST_VMMU_MOVE], t.rounds);
 	} else {
-		*value = median_us(t.ms[kvm ? MST_KVM_CREATE : MST_VMMU_CREATE], t.rounds);
-		storm.del[b][rep] = median_us(t.ms[kvm ? MST_KVM_DELETE : MST_VMMU_DELETE],
-					   t.rounds);
+		res->first_us = median_us(t.ms[kvm ? MST_KVM_CREATE : MST_VMMU_CREATE], t.rounds);
+		res->second_us = median_us(t.ms[kvm ? MST_KVM_DELETE : MST_VMMU_DELETE], t.rounds);
 	}
 	memslot_timing_free(&t);
+	res->wait_us = -1;
+	if (!kvm) {
+		r = vmmu_get_stats(vfd, &s1);
+		if (r)
+			return r;
+		/* Every update of the sample, the untimed ones included. */
+		res->updates = s1.memslot_updates - s0.memslot_updates;
+		res->waited = s1.memslot_updates_waited - s0.memslot_updates_waited;
+		res->wait_us = res->updates ? (s1.memslot_wait_ns_total -
+			       s0.memslot_wait_ns_total) / 1000.0 / res->updates : 0;
+	}
+	res->valid = true;
+	return 0;
+}
+
+static int memslot_storm_create(struct workload *w, enum backend b, int rep,
+				double *value)
+{
+	struct storm_result *res = &storm.res[b][rep];
+	int r = storm_run(w->name, b, false, res);
+
+	*value = res->first_us;
 	return r;
 }
 
+static int memslot_storm_move(struct workload *w, enum backend b, int rep,
+			      double *value)
+{
+	struct storm_result *res = &storm.res[b][rep];
+	int r = storm_run(w->name, b, true, res);
+
+	*value = res->first_us;
+	return r;
+}
+
+/* memslot_storm_delete: the deletes of memslot_storm_create's pairs. */
 static int memslot_storm_delete(struct workload *w, enum backend b, int rep,
 				double *value)
 {
-	if (!storm.del[b])
+	if (!storm.res[b] || !storm.res[b][rep].valid)
 		return -ENODATA;
-	*value = storm.del[b][rep];
-	return *value < 0 ? -ENODATA : 0;
+	*value = storm.res[b][rep].second_us;
+	return 0;
+}
+
+/* The waits of the sample before, with its update counts beside. */
+static int memslot_storm_wait(struct workload *w, enum backend b, int rep,
+			      double *value)
+{
+	struct storm_result *res;
+
+	if (!storm.res[b] || !storm.res[b][rep].valid)
+		return -ENODATA;
+	res = &storm.res[b][rep];
+	*value = res->wait_us;
+	snprintf(sample_extra, sizeof(sample_extra),
+		 ",\"updates\":%llu,\"waited\":%llu", res->updates, res->waited);
+	return 0;
+}
+
+/* The traced phase: the storm, and backend @b's VM, in this process only. */
+static int storm_trace(struct workload *w, enum backend b, bool move)
+{
+	struct storm_result res;
+	int r, rep;
+
+	r = storm_alloc();
+	if (!r)
+		r = storm_vm_create(b);
+	for (rep = 0; !r && rep < opt.trace_reps; rep++) {
+		trace_rep_begin();
+		r = storm_run(w->name, b, move, &res);
+		trace_rep_end(w, b, rep, res.first_us);
+	}
+	return r;
+}
+
+static int storm_pairs_trace(struct workload *w, enum backend b)
+{
+	return storm_trace(w, b, false);
+}
+
+static int storm_move_trace(struct workload *w, enum backend b)
+{
+	return storm_trace(w, b, true);
 }
 
 /*
@@ -1009,30 +1763,40 @@ static void exits_teardown(struct workload *w)
 }
 
 #define BM(b) (1u << (b))
+#define KVM_VMMU	(BM(B_KVM) | BM(B_VMMU))
+#define ALL_VMS		(BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE))
+#define VMMU_ONLY	(BM(B_VMMU) | BM(B_VMMU_NLE))
 static struct workload workloads[] = {
-	{ "demand_4k", "pages/s", true, BM(B_KVM) | BM(B_VMMU),
-	  NULL, demand_4k, NULL },
-	{ "demand_thp", "pages/s", true, BM(B_KVM) | BM(B_VMMU),
-	  NULL, demand_thp, NULL },
-	{ "refault", "us/round", false, BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
-	  refault_setup, refault, refault_teardown },
-	{ "unrelated_inval", "ops/s", true,
-	  BM(B_NONE) | BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
-	  NULL, unrelated_inval, NULL },
-	{ "memslot_create", "us", false, BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
-	  memslot_setup, memslot_create, NULL },
-	{ "memslot_delete", "us", false, BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
-	  NULL, memslot_delete, memslot_teardown },
-	{ "memslot_storm_create", "us", false,
-	  BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
-	  storm_setup, memslot_storm_create, NULL },
-	{ "memslot_storm_delete", "us", false,
-	  BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE),
-	  NULL, memslot_storm_delete, storm_teardown },
-	{ "dirty_log", "pages/s", true, BM(B_KVM) | BM(B_VMMU),
-	  dirty_setup, dirty_log, dirty_teardown },
-	{ "exits", "exits/s", true, BM(B_KVM) | BM(B_VMMU),
-	  exits_setup, exits, exits_teardown },
+	{ "demand_4k", "pages/s", true, KVM_VMMU, NULL,
+	  NULL, demand_4k, NULL, NULL },
+	{ "demand_thp", "pages/s", true, KVM_VMMU, NULL,
+	  NULL, demand_thp, NULL, NULL },
+	{ "refault", "us/round", false, ALL_VMS, NULL,
+	  refault_setup, refault, refault_teardown, refault_trace },
+	{ "unrelated_inval", "ops/s", true, BM(B_NONE) | ALL_VMS, NULL,
+	  NULL, unrelated_inval, NULL, NULL },
+	{ "unrelated_inval_vcpu", "ops/s", true, BM(B_NONE) | ALL_VMS, NULL,
+	  NULL, unrelated_inval_vcpu, NULL, NULL },
+	{ "memslot_create", "us", false, ALL_VMS, NULL,
+	  memslot_setup, memslot_create, NULL, NULL },
+	{ "memslot_delete", "us", false, ALL_VMS, "memslot_create",
+	  NULL, memslot_delete, memslot_teardown, NULL },
+	{ "memslot_move", "us", false, ALL_VMS, NULL,
+	  memslot_setup, memslot_move, memslot_teardown, NULL },
+	{ "memslot_storm_create", "us", false, ALL_VMS, NULL,
+	  storm_setup, memslot_storm_create, NULL, storm_pairs_trace },
+	{ "memslot_storm_delete", "us", false, ALL_VMS, "memslot_storm_create",
+	  NULL, memslot_storm_delete, NULL, NULL },
+	{ "memslot_storm_wait", "us waited/update", false, VMMU_ONLY,
+	  "memslot_storm_create", NULL, memslot_storm_wait, storm_teardown, NULL },
+	{ "memslot_storm_move", "us", false, ALL_VMS, NULL,
+	  storm_setup, memslot_storm_move, NULL, storm_move_trace },
+	{ "memslot_storm_move_wait", "us waited/update", false, VMMU_ONLY,
+	  "memslot_storm_move", NULL, memslot_storm_wait, storm_teardown, NULL },
+	{ "dirty_log", "pages/s", true, KVM_VMMU, NULL,
+	  dirty_setup, dirty_log, dirty_teardown, NULL },
+	{ "exits", "exits/s", true, KVM_VMMU, NULL,
+	  exits_setup, exits, exits_teardown, NULL },
 };
 #define NR_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
@@ -1043,9 +1807,13 @@ static bool selected(const struct workload *w)
 
 	if (!p)
 		return true;
-	/* The *_delete samples are made by the *_create workload before. */
-	if (strstr(w->name, "_delete"))
-		return selected(w - 1);
+	/* Samples made by another workload come with it. */
+	if (w->made_by) {
+		for (unsigned int i = 0; i < NR_WORKLOADS; i++)
+			if (!strcmp(workloads[i].name, w->made_by))
+				return selected(&workloads[i]);
+		return false;
+	}
 	while (p && *p) {
 		if (!strncmp(p, w->name, n) && (p[n] == ',' || !p[n]))
 			return true;
@@ -1080,7 +1848,7 @@ static void run_workload(struct workload *w)
 	int rep, i, n, r;
 
 	if (w->setup && w->setup(w)) {
-		units_done += (opt.warmup + opt.reps);
+		units_done += (opt.warmup + opt.reps) * unit_cost(w->name);
 		goto out;
 	}
 	for (rep = 0; rep < opt.warmup + opt.reps; rep++) {
@@ -1093,13 +1861,14 @@ static void run_workload(struct workload *w)
 			if (r) {
 				error_rec(w->name, backend_names[bs[i]],
 					  "repetition %d: %s", rep, strerror(-r));
-				units_done += opt.warmup + opt.reps - rep;
+				units_done += (opt.warmup + opt.reps - rep) *
+					      unit_cost(w->name);
 				goto out;
 			}
 			sample_rec(w, bs[i], rep, v);
 		}
-		units_done++;
-		progress_rec(w, rep, w_start);
+		units_done += unit_cost(w->name);
+		progress_rec(w->name, rep, opt.warmup + opt.reps, w_start);
 	}
 out:
 	if (w->teardown)
@@ -1107,11 +1876,58 @@ out:
 	fflush(stdout);
 }
 
+/*
+ * The traced phase of @w: for each backend, a child process sets the
+ * tracer up for that backend, runs w->trace and resets the tracer.
+ */
+static void trace_workload(struct workload *w)
+{
+	enum backend bs[B_NR];
+	double start = now_ms();
+	char name[64];
+	int n = order(w, 0, bs), i, status, r;
+
+	snprintf(name, sizeof(name), "trace:%s", w->name);
+	for (i = 0; i < n; i++) {
+		pid_t pid;
+
+		fflush(stdout);
+		pid = fork();
+		if (pid < 0) {
+			error_rec(w->name, backend_names[bs[i]], "traced phase: fork: %s",
+				  strerror(errno));
+			return;
+		}
+		if (!pid) {
+			r = trace_begin(w, bs[i]);
+			if (!r)
+				r = w->trace(w, bs[i]);
+			else if (r == -ENOENT)
+				r = 0;	/* nothing traceable: trace_setup says so */
+			fflush(stdout);
+			_exit(r ? 1 : 0);
+		}
+		watchdog_arm(name, backend_names[bs[i]]);
+		r = wait_child(pid, &status);
+		watchdog_disarm();
+		if (r || !WIFEXITED(status) || WEXITSTATUS(status)) {
+			error_rec(w->name, backend_names[bs[i]],
+				  "traced phase failed (wait %d, status %#x)", r, status);
+			/* A killed child may leave tracing on. */
+			if (tracefs)
+				tr_write("tracing_on", "0", false);
+		}
+		units_done += unit_cost(name);
+		progress_rec(name, i, n, start);
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_vmmu [--quick] [--reps N] [--warmup N] [--mib N]\n"
 		"                  [--io-iters N] [--inval-ms N] [--only W,...]\n"
-		"                  [--sample-timeout S] | -t smoke\n");
+		"                  [--sample-timeout S] [--trace-reps N]\n"
+		"                  [--vcpu-cpu same|other] | -t smoke\n");
 	exit(2);
 }
 
@@ -1126,8 +1942,11 @@ int main(int argc, char **argv)
 		{ "inval-ms", required_argument, NULL, 'v' },
 		{ "only", required_argument, NULL, 'o' },
 		{ "sample-timeout", required_argument, NULL, 's' },
+		{ "trace-reps", required_argument, NULL, 'T' },
+		{ "vcpu-cpu", required_argument, NULL, 'C' },
 		{ }
 	};
+	bool traced = false;
 	unsigned int i;
 	int c;
 
@@ -1139,6 +1958,7 @@ int main(int argc, char **argv)
 			opt.mib = 8;
 			opt.io_iters = 10000;
 			opt.inval_s = 0.25;
+			opt.trace_reps = 4;
 			break;
 		case 'r': opt.reps = atoi(optarg); break;
 		case 'w': opt.warmup = atoi(optarg); break;
@@ -1147,6 +1967,12 @@ int main(int argc, char **argv)
 		case 'v': opt.inval_s = atof(optarg) / 1000; break;
 		case 'o': opt.only = optarg; break;
 		case 's': opt.sample_timeout_s = atoi(optarg); break;
+		case 'T': opt.trace_reps = atoi(optarg); break;
+		case 'C':
+			if (strcmp(optarg, "same") && strcmp(optarg, "other"))
+				usage();
+			opt.vcpu_other_cpu = !strcmp(optarg, "other");
+			break;
 		case 't':
 			if (strcmp(optarg, "smoke"))
 				usage();
@@ -1158,13 +1984,15 @@ int main(int argc, char **argv)
 			opt.inval_s = 0.02;
 			opt.slot_rounds = 2;
 			opt.sample_timeout_s = 30;
+			opt.trace_reps = 1;
 			break;
 		default:
 			usage();
 		}
 	}
 	if (opt.reps < 1 || opt.warmup < 0 || opt.mib < 2 || opt.mib % 2 ||
-	    opt.io_iters < 1 || opt.inval_s <= 0 || opt.sample_timeout_s < 1)
+	    opt.io_iters < 1 || opt.inval_s <= 0 || opt.sample_timeout_s < 1 ||
+	    opt.trace_reps < 0)
 		usage();
 
 	signal(SIGPIPE, SIG_IGN);
@@ -1185,12 +2013,33 @@ int main(int argc, char **argv)
 		printf("TAP version 13\n1..1\n#  RUN           bench.smoke ...\n");
 	meta_rec();
 	t_start = now_ms();
-	for (i = 0; i < NR_WORKLOADS; i++)
-		if (selected(&workloads[i]))
-			units_total += opt.warmup + opt.reps;
+	for (i = 0; i < NR_WORKLOADS; i++) {
+		struct workload *w = &workloads[i];
+		enum backend bs[B_NR];
+
+		if (!selected(w))
+			continue;
+		units_total += (opt.warmup + opt.reps) * unit_cost(w->name);
+		if (w->trace && opt.trace_reps) {
+			char tname[64];
+
+			snprintf(tname, sizeof(tname), "trace:%s", w->name);
+			units_total += order(w, 0, bs) * unit_cost(tname);
+			traced = true;
+		}
+	}
 	for (i = 0; i < NR_WORKLOADS; i++)
 		if (selected(&workloads[i]))
 			run_workload(&workloads[i]);
+	/* Tracing after every timed sample, so that it perturbs none. */
+	if (traced) {
+		trace_setup_all();
+		for (i = 0; i < NR_WORKLOADS; i++)
+			if (selected(&workloads[i]) && workloads[i].trace)
+				trace_workload(&workloads[i]);
+		if (tracefs)
+			tr_reset();
+	}
 	printf("{\"type\":\"end\",\"errors\":%d,\"elapsed_s\":%.1f}\n",
 	       failures, (now_ms() - t_start) / 1000);
 	if (opt.smoke)

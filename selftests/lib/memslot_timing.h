@@ -25,6 +25,8 @@ enum memslot_timing_series {
 	MST_KVM_DELETE,
 	MST_VMMU_CREATE,
 	MST_VMMU_DELETE,
+	MST_KVM_MOVE,
+	MST_VMMU_MOVE,
 	MST_NR_SERIES,
 };
 
@@ -50,6 +52,21 @@ struct memslot_timing {
 int memslot_timing_run(struct memslot_timing *t, int kvm_vm, int vmmu_vm,
 		       unsigned int rounds, __u32 slot, __u64 gpa, __u64 size,
 		       void *hva);
+
+/*
+ * @rounds moves of slot @slot (@size bytes backed by @hva) between guest
+ * addresses @gpa_a and @gpa_b on either VM (-1 leaves it out), interleaved
+ * as above: the slot is created at @gpa_a, untimed, then each round moves
+ * it to the other address with the same slot id, host range and flags
+ * (KVM's KVM_MR_MOVE, vmmu's VMMU_MEMSLOT_MOVE), and deleted at the end.
+ * Only the moves are timed (series MST_*_MOVE); each is checked (vmmu: the
+ * lookup finds the slot at its new address and nothing at the old one;
+ * KVM: the new range is taken, and both are free after the delete).
+ * Returns as memslot_timing_run().
+ */
+int memslot_timing_move_run(struct memslot_timing *t, int kvm_vm, int vmmu_vm,
+			    unsigned int rounds, __u32 slot, __u64 gpa_a,
+			    __u64 gpa_b, __u64 size, void *hva);
 
 void memslot_timing_free(struct memslot_timing *t);
 
