@@ -90,6 +90,11 @@ FIXTURE_VARIANT_ADD(mn, no_elision) {
 	.vm_flags = VMMU_VM_MN_NO_LOCK_ELISION,
 };
 
+/* The second memslot-publication policy: the same tests must hold. */
+FIXTURE_VARIANT_ADD(mn, bounded) {
+	.vm_flags = VMMU_VM_MEMSLOT_BOUNDED_WAIT,
+};
+
 FIXTURE_SETUP(mn)
 {
 	/*
@@ -121,6 +126,8 @@ static void expect_balanced(struct __test_metadata *_metadata, int vm)
 	EXPECT_EQ(0, st.invalidate_in_flight);
 	EXPECT_EQ(st.invalidations,
 		  st.invalidations_elided + st.invalidations_locked);
+	/* Never more in flight at once than the bounded policy has records. */
+	EXPECT_EQ(0, st.invalidations_unrecorded);
 }
 
 TEST_F(mn, unrelated_storm)
@@ -237,6 +244,119 @@ TEST_F_TIMEOUT(mn, update_waits_for_invalidation_in_flight, 120)
 		  b.memslot_wait_ns_total - a.memslot_wait_ns_total);
 	/* And it did complete. */
 	EXPECT_EQ(2, b.memslots);
+	expect_balanced(_metadata, self->vm);
+}
+
+/*
+ * An update under a storm of overlapping invalidations.  STORM_THREADS
+ * threads each invalidate a page of memory in no memslot, over and over;
+ * the delay knob keeps each invalidation in flight for 2 * STORM_DELAY_MS
+ * and the threads start staggered, so that some invalidation is always in
+ * flight.  The seed's policy waits for a moment with none: the update can
+ * end only once the storm has.  The bounded policy waits only for those
+ * in flight when it asked: at most one invalidation's time, which this
+ * test bounds by STORM_BOUND_MS (two invalidations' worth plus scheduling
+ * slack for the emulator), while the storm lasts STORM_MS.
+ */
+#define STORM_THREADS	4
+#define STORM_DELAY_MS	100
+#define STORM_MS	3000
+#define STORM_BOUND_MS	(4 * 2 * STORM_DELAY_MS)
+
+struct overlap_storm {
+	char *mem;
+	atomic_bool stop;
+	atomic_int next, errors;
+	atomic_long ops;
+};
+
+static void *overlap_storm_fn(void *arg)
+{
+	struct overlap_storm *o = arg;
+	int me = atomic_fetch_add(&o->next, 1);
+	char *p = o->mem + me * PAGE;
+
+	usleep(me * 2 * STORM_DELAY_MS * 1000 / STORM_THREADS);
+	while (!atomic_load(&o->stop)) {
+		p[0] = 1;
+		if (madvise(p, PAGE, MADV_DONTNEED))
+			atomic_fetch_add(&o->errors, 1);
+		atomic_fetch_add(&o->ops, 1);
+	}
+	return NULL;
+}
+
+struct timed_update {
+	int vm;
+	char *mem;
+	double done_ms;
+	int r;
+};
+
+static void *timed_update_fn(void *arg)
+{
+	struct timed_update *u = arg;
+
+	u->r = vmmu_set_memslot(u->vm, 1, 0, 0, MB, u->mem);
+	u->done_ms = now_ms();
+	return NULL;
+}
+
+TEST_F_TIMEOUT(mn, update_under_overlapping_storm, 120)
+{
+	struct overlap_storm o = { .mem = self->other };
+	struct timed_update u = { .vm = self->vm, .mem = self->slot_mem };
+	bool bounded = variant->vm_flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT;
+	const int scale = vmmu_timeout_scale();
+	struct vmmu_vm_stats a, b, st;
+	pthread_t t[STORM_THREADS], ut;
+	double asked, stopped;
+	char ms[16];
+	int i;
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &a));
+	EXPECT_EQ(bounded ? VMMU_MEMSLOT_POLICY_BOUNDED : VMMU_MEMSLOT_POLICY_SEED,
+		  a.memslot_policy);
+	snprintf(ms, sizeof(ms), "%d", STORM_DELAY_MS);
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", ms));
+	for (i = 0; i < STORM_THREADS; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, overlap_storm_fn, &o));
+	/* Every thread under way, their invalidations overlapping. */
+	usleep(4 * STORM_DELAY_MS * 1000);
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &st));
+	ASSERT_LT(0, st.invalidate_in_flight);
+
+	asked = now_ms();
+	ASSERT_EQ(0, pthread_create(&ut, NULL, timed_update_fn, &u));
+	usleep(STORM_MS * 1000);
+	stopped = now_ms();
+	atomic_store(&o.stop, true);
+	for (i = 0; i < STORM_THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_join(ut, NULL);
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", "0"));
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &b));
+	TH_LOG("%s policy: %ld invalidations in %d ms of storm; the update took %.0f ms (module: %.0f ms waiting), %llu invalidations locked while it was pending",
+	       bounded ? "bounded" : "seed", atomic_load(&o.ops), STORM_MS,
+	       u.done_ms - asked, b.memslot_wait_ns_max / 1e6,
+	       b.invalidations_conservative - a.invalidations_conservative);
+	EXPECT_EQ(0, u.r);
+	EXPECT_EQ(0, atomic_load(&o.errors));
+	EXPECT_EQ(2, b.memslots);
+	EXPECT_EQ(1, b.memslot_updates - a.memslot_updates);
+	if (bounded) {
+		/* Done within the bound, while the storm still ran. */
+		EXPECT_GT(STORM_BOUND_MS * scale, u.done_ms - asked);
+		EXPECT_GT(stopped, u.done_ms);
+		EXPECT_LT(0, b.invalidations_conservative -
+			     a.invalidations_conservative);
+	} else {
+		/* Starved: it ended only after the storm did. */
+		EXPECT_LT(stopped, u.done_ms);
+		EXPECT_EQ(0, b.invalidations_conservative -
+			     a.invalidations_conservative);
+	}
 	expect_balanced(_metadata, self->vm);
 }
 
