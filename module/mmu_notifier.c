@@ -162,7 +162,10 @@ static bool vmmu_mn_bounded(struct vmmu_vm *vm)
 	return vm->flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT;
 }
 
-/* Open addressing from the pointer's hash: at most a few probes. */
+/*
+ * The record of @key (NULL: a free one), searched from the pointer's
+ * hash: with few invalidations in flight, the first slot tried.
+ */
 static struct vmmu_mn_record *
 vmmu_mn_record_probe(struct vmmu_vm *vm, const struct mmu_notifier_range *key)
 {
@@ -194,11 +197,7 @@ vmmu_mn_record_start(struct vmmu_vm *vm, const struct mmu_notifier_range *range,
 	lockdep_assert_held(&vm->mn_invalidate_lock);
 
 	*conservative = false;
-	/* Two calls for one range in flight would be a caller's bug. */
-	if (WARN_ON_ONCE(vmmu_mn_record_probe(vm, range)))
-		rec = NULL;
-	else
-		rec = vmmu_mn_record_probe(vm, NULL);
+	rec = vmmu_mn_record_probe(vm, NULL);
 	if (!rec) {
 		vm->mn_unrecorded++;
 		return NULL;
