@@ -286,10 +286,16 @@ static void *overlap_storm_fn(void *arg)
 	return NULL;
 }
 
+/*
+ * The update runs on a thread created before the storm: creating one
+ * during it would wait for mmap_lock (its stack), which every invalidation
+ * of the storm holds for read.
+ */
 struct timed_update {
 	int vm;
 	char *mem;
-	double done_ms;
+	atomic_bool go;
+	double asked_ms, done_ms;
 	int r;
 };
 
@@ -297,6 +303,9 @@ static void *timed_update_fn(void *arg)
 {
 	struct timed_update *u = arg;
 
+	while (!atomic_load(&u->go))
+		usleep(1000);
+	u->asked_ms = now_ms();
 	u->r = vmmu_set_memslot(u->vm, 1, 0, 0, MB, u->mem);
 	u->done_ms = now_ms();
 	return NULL;
@@ -310,13 +319,14 @@ TEST_F_TIMEOUT(mn, update_under_overlapping_storm, 120)
 	const int scale = vmmu_timeout_scale();
 	struct vmmu_vm_stats a, b, st;
 	pthread_t t[STORM_THREADS], ut;
-	double asked, stopped;
+	double stopped;
 	char ms[16];
 	int i;
 
 	ASSERT_EQ(0, vmmu_get_stats(self->vm, &a));
 	EXPECT_EQ(bounded ? VMMU_MEMSLOT_POLICY_BOUNDED : VMMU_MEMSLOT_POLICY_SEED,
 		  a.memslot_policy);
+	ASSERT_EQ(0, pthread_create(&ut, NULL, timed_update_fn, &u));
 	snprintf(ms, sizeof(ms), "%d", STORM_DELAY_MS);
 	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", ms));
 	for (i = 0; i < STORM_THREADS; i++)
@@ -326,8 +336,7 @@ TEST_F_TIMEOUT(mn, update_under_overlapping_storm, 120)
 	ASSERT_EQ(0, vmmu_get_stats(self->vm, &st));
 	ASSERT_LT(0, st.invalidate_in_flight);
 
-	asked = now_ms();
-	ASSERT_EQ(0, pthread_create(&ut, NULL, timed_update_fn, &u));
+	atomic_store(&u.go, true);
 	usleep(STORM_MS * 1000);
 	stopped = now_ms();
 	atomic_store(&o.stop, true);
@@ -339,7 +348,7 @@ TEST_F_TIMEOUT(mn, update_under_overlapping_storm, 120)
 	ASSERT_EQ(0, vmmu_get_stats(self->vm, &b));
 	TH_LOG("%s policy: %ld invalidations in %d ms of storm; the update took %.0f ms (module: %.0f ms waiting), %llu invalidations locked while it was pending",
 	       bounded ? "bounded" : "seed", atomic_load(&o.ops), STORM_MS,
-	       u.done_ms - asked, b.memslot_wait_ns_max / 1e6,
+	       u.done_ms - u.asked_ms, b.memslot_wait_ns_max / 1e6,
 	       b.invalidations_conservative - a.invalidations_conservative);
 	EXPECT_EQ(0, u.r);
 	EXPECT_EQ(0, atomic_load(&o.errors));
@@ -347,7 +356,7 @@ TEST_F_TIMEOUT(mn, update_under_overlapping_storm, 120)
 	EXPECT_EQ(1, b.memslot_updates - a.memslot_updates);
 	if (bounded) {
 		/* Done within the bound, while the storm still ran. */
-		EXPECT_GT(STORM_BOUND_MS * scale, u.done_ms - asked);
+		EXPECT_GT(STORM_BOUND_MS * scale, u.done_ms - u.asked_ms);
 		EXPECT_GT(stopped, u.done_ms);
 		EXPECT_LT(0, b.invalidations_conservative -
 			     a.invalidations_conservative);
