@@ -231,11 +231,12 @@ static int vmmu_mn_invalidate_range_start(struct mmu_notifier *mn,
 		rec = vmmu_mn_record_start(vm, range, &conservative);
 	spin_unlock(&vm->mn_invalidate_lock);
 
-	vmmu_mn_inject_delay(range);
 	locked = vmmu_mn_handle_hva_range(vm, &hva_range, conservative);
 	/* Only this invalidation's end() reads it, on this task. */
 	if (rec)
 		rec->locked = locked;
+	/* After the verdict: the window before the host's own change. */
+	vmmu_mn_inject_delay(range);
 
 	this_cpu_inc(vm->pcpu_stats->invalidations);
 	if (locked)

@@ -248,6 +248,108 @@ TEST_F_TIMEOUT(mn, update_waits_for_invalidation_in_flight, 120)
 }
 
 /*
+ * An invalidation that begins while an update is pending, of host memory
+ * that only the new memslots map.  X, an invalidation of another page,
+ * is in flight (DELAY_MS in start(), DELAY_MS in end()); U creates a slot
+ * over memory that no slot maps yet, and waits for X; A, an invalidation
+ * of page P of that memory, begins while U waits and sleeps in start()
+ * until after U has published (bounded policy) and a read through the new
+ * slot has mapped P.  Only then does the host drop P.  The mapping that
+ * read made must not survive: the host writes P again and the guest must
+ * see it.  Under the bounded policy A is "conservative" (docs/locking.md):
+ * it took the MMU lock and held faults off P although no slot mapped P
+ * when it began; had it skipped the lock, the read would have mapped the
+ * page the host then dropped, for good.  Under the seed's policy U waits
+ * for A as well.
+ */
+struct timed_call {
+	double at_ms, done_ms, t0;
+	int (*fn)(struct timed_call *c);
+	int vm, r;
+	char *mem;
+};
+
+static int call_zap_page(struct timed_call *c)
+{
+	return madvise(c->mem, PAGE, MADV_DONTNEED);
+}
+
+static int call_create_slot(struct timed_call *c)
+{
+	return vmmu_set_memslot(c->vm, 1, 0, 0x200000000ULL, REGION, c->mem);
+}
+
+static void *timed_call_fn(void *arg)
+{
+	struct timed_call *c = arg;
+
+	while (now_ms() < c->t0 + c->at_ms)
+		usleep(1000);
+	c->r = c->fn(c);
+	c->done_ms = now_ms();
+	return NULL;
+}
+
+TEST_F_TIMEOUT(mn, invalidation_begun_while_update_pending, 120)
+{
+	bool bounded = variant->vm_flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT;
+	struct timed_call x = {
+		.fn = call_zap_page, .mem = self->other + PAGE, .at_ms = 0,
+	};
+	struct timed_call u = {
+		.fn = call_create_slot, .vm = self->vm, .mem = self->other,
+		.at_ms = DELAY_MS / 3,
+	};
+	struct timed_call a = {
+		.fn = call_zap_page, .mem = self->other, .at_ms = DELAY_MS * 4 / 3,
+	};
+	struct timed_call *calls[] = { &x, &u, &a };
+	struct vmmu_vm_stats before, after;
+	__u64 v = 0, want = 0x0202020202020202ULL;
+	pthread_t t[3];
+	char ms[16];
+	int i;
+
+	memset(self->other, 1, 2 * PAGE);
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &before));
+	snprintf(ms, sizeof(ms), "%d", DELAY_MS);
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", ms));
+	/* All threads first: creating one later waits for mmap_lock. */
+	x.t0 = u.t0 = a.t0 = now_ms() + 100;
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, timed_call_fn, calls[i]));
+
+	ASSERT_EQ(0, pthread_join(t[1], NULL));
+	ASSERT_EQ(0, u.r);
+	/* Through the new slot, while A may still be in flight. */
+	ASSERT_EQ(0, vmmu_read(self->vm, 0x200000000ULL, &v, sizeof(v)));
+	ASSERT_EQ(0, pthread_join(t[0], NULL));
+	ASSERT_EQ(0, pthread_join(t[2], NULL));
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", "0"));
+	EXPECT_EQ(0, x.r);
+	EXPECT_EQ(0, a.r);
+
+	memset(self->other, 2, PAGE);
+	ASSERT_EQ(0, vmmu_read(self->vm, 0x200000000ULL, &v, sizeof(v)));
+	EXPECT_EQ(want, v) TH_LOG("the guest still sees the page the host dropped");
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &after));
+	TH_LOG("%s policy: U published %.0f ms after it asked, A ended %.0f ms after U",
+	       bounded ? "bounded" : "seed", u.done_ms - u.t0 - u.at_ms,
+	       a.done_ms - u.done_ms);
+	if (bounded) {
+		/* U did not wait for A: the window this test is about. */
+		EXPECT_LT(u.done_ms, a.done_ms);
+		EXPECT_LE(1, after.invalidations_conservative -
+			     before.invalidations_conservative);
+	} else {
+		/* U waited for A's end(): two delays after A began. */
+		EXPECT_LE(a.at_ms + 2 * DELAY_MS, u.done_ms - u.t0);
+	}
+	expect_balanced(_metadata, self->vm);
+}
+
+/*
  * An update under a storm of overlapping invalidations.  STORM_THREADS
  * threads each invalidate a page of memory in no memslot, over and over;
  * the delay knob keeps each invalidation in flight for 2 * STORM_DELAY_MS
