@@ -249,22 +249,69 @@ TEST_F_TIMEOUT(mn, update_waits_for_invalidation_in_flight, 120)
 
 /*
  * An invalidation that begins while an update is pending, of host memory
- * that only the new memslots map.  X, an invalidation of another page,
- * is in flight (DELAY_MS in start(), DELAY_MS in end()); U creates a slot
- * over memory that no slot maps yet, and waits for X; A, an invalidation
- * of page P of that memory, begins while U waits and sleeps in start()
- * until after U has published (bounded policy) and a read through the new
- * slot has mapped P.  Only then does the host drop P.  The mapping that
- * read made must not survive: the VM must map what the host maps, and see
- * what the host writes next.  Under the bounded policy A is "conservative" (docs/locking.md):
- * it took the MMU lock and held faults off P although no slot mapped P
- * when it began; had it skipped the lock, the read would have mapped the
- * page the host then dropped, for good.  Under the seed's policy U waits
- * for A as well.
+ * that only the new memslots map.  With d = DELAY_MS (start() sleeps d
+ * after its own work, end() d before it uncounts):
+ *   X at 0:     an invalidation of another page, in flight until ~2d;
+ *   U at d/3:   creates a slot over memory no slot maps yet; it waits for
+ *               X, so (bounded policy) it publishes at ~2d;
+ *   A at 1.8d:  an invalidation of page P of that memory, begun while U is
+ *               pending; the host drops P only at ~2.8d;
+ *   R at 2.3d:  once U has returned, a read through the new slot, inside
+ *               A's window: the host still maps P there.
+ * Under the bounded policy A is "conservative" (docs/locking.md): it took
+ * the MMU lock and held faults off P although no slot mapped P when it
+ * began, so R waits for A and maps the page the host maps after it.  Had A
+ * skipped the lock, R would map the page the host is about to drop, for
+ * good.  Under the seed's policy U waits for A as well.  Afterwards the
+ * VM must map what the host maps, and see what the host writes next.  No
+ * thread exits before the end (a thread's exit invalidates its stack).
  */
+#define PENDING_GPA	0x200000000ULL
+
+struct timed_call {
+	double at_ms, called_ms, t0;
+	_Atomic double done_ms;
+	int (*fn)(struct timed_call *c);
+	struct timed_call *after;	/* start no earlier than its end */
+	atomic_bool *finish;
+	int vm, r;
+	char *mem;
+	__u64 value;
+};
+
+static int call_zap_page(struct timed_call *c)
+{
+	return madvise(c->mem, PAGE, MADV_DONTNEED);
+}
+
+static int call_create_slot(struct timed_call *c)
+{
+	return vmmu_set_memslot(c->vm, 1, 0, PENDING_GPA, REGION, c->mem);
+}
+
+static int call_read_new_slot(struct timed_call *c)
+{
+	return vmmu_read(c->vm, PENDING_GPA, &c->value, sizeof(c->value));
+}
+
+static void *timed_call_fn(void *arg)
+{
+	struct timed_call *c = arg;
+
+	while (now_ms() < c->t0 + c->at_ms ||
+	       (c->after && !atomic_load(&c->after->done_ms)))
+		usleep(1000);
+	c->called_ms = now_ms();
+	c->r = c->fn(c);
+	atomic_store(&c->done_ms, now_ms());
+	while (!atomic_load(c->finish))
+		usleep(1000);
+	return NULL;
+}
+
 /*
  * Whatever the VM maps at @gpa must be the page the host maps at @hva (a
- * read of the page table, not of the data: a freed page is soon reused,
+ * look at the page tables, not at the data: a freed page is soon reused,
  * data and all).  The harness runs as root, which sees pagemap's PFNs and
  * VMMU_TRANSLATE's host addresses.
  */
@@ -288,38 +335,10 @@ static void expect_same_page(struct __test_metadata *_metadata, int vm,
 		TH_LOG("the VM maps another page than the host");
 }
 
-struct timed_call {
-	double at_ms, called_ms, done_ms, t0;
-	int (*fn)(struct timed_call *c);
-	int vm, r;
-	char *mem;
-};
-
-static int call_zap_page(struct timed_call *c)
-{
-	return madvise(c->mem, PAGE, MADV_DONTNEED);
-}
-
-static int call_create_slot(struct timed_call *c)
-{
-	return vmmu_set_memslot(c->vm, 1, 0, 0x200000000ULL, REGION, c->mem);
-}
-
-static void *timed_call_fn(void *arg)
-{
-	struct timed_call *c = arg;
-
-	while (now_ms() < c->t0 + c->at_ms)
-		usleep(1000);
-	c->called_ms = now_ms();
-	c->r = c->fn(c);
-	c->done_ms = now_ms();
-	return NULL;
-}
-
 TEST_F_TIMEOUT(mn, invalidation_begun_while_update_pending, 120)
 {
 	bool bounded = variant->vm_flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT;
+	atomic_bool finish = false;
 	struct timed_call x = {
 		.fn = call_zap_page, .mem = self->other + PAGE, .at_ms = 0,
 	};
@@ -328,12 +347,19 @@ TEST_F_TIMEOUT(mn, invalidation_begun_while_update_pending, 120)
 		.at_ms = DELAY_MS / 3,
 	};
 	struct timed_call a = {
-		.fn = call_zap_page, .mem = self->other, .at_ms = DELAY_MS * 4 / 3,
+		.fn = call_zap_page, .mem = self->other,
+		.at_ms = DELAY_MS * 18 / 10,
 	};
-	struct timed_call *calls[] = { &x, &u, &a };
+	struct timed_call r = {
+		.fn = call_read_new_slot, .vm = self->vm, .after = &u,
+		.at_ms = DELAY_MS * 23 / 10,
+	};
+	struct timed_call *calls[] = { &x, &u, &a, &r };
+	const int n = sizeof(calls) / sizeof(calls[0]);
 	struct vmmu_vm_stats before, after;
 	__u64 v = 0, want = 0x0202020202020202ULL;
-	pthread_t t[3];
+	double t0;
+	pthread_t t[4];
 	char ms[16];
 	int i;
 
@@ -343,36 +369,42 @@ TEST_F_TIMEOUT(mn, invalidation_begun_while_update_pending, 120)
 	 * The threads before the delay: creating one invalidates (its stack's
 	 * guard page) with mmap_lock held.
 	 */
-	x.t0 = u.t0 = a.t0 = now_ms() + 500;
-	for (i = 0; i < 3; i++)
+	t0 = now_ms() + 500;
+	for (i = 0; i < n; i++) {
+		calls[i]->t0 = t0;
+		calls[i]->finish = &finish;
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, timed_call_fn, calls[i]));
+	}
 	snprintf(ms, sizeof(ms), "%d", DELAY_MS);
 	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", ms));
-	ASSERT_GT(x.t0, now_ms());
-
-	ASSERT_EQ(0, pthread_join(t[1], NULL));
-	ASSERT_EQ(0, u.r);
-	/* Through the new slot, while A may still be in flight. */
-	ASSERT_EQ(0, vmmu_read(self->vm, 0x200000000ULL, &v, sizeof(v)));
-	ASSERT_EQ(0, pthread_join(t[0], NULL));
-	ASSERT_EQ(0, pthread_join(t[2], NULL));
+	ASSERT_GT(t0, now_ms());
+	for (i = 0; i < n; i++)
+		while (!atomic_load(&calls[i]->done_ms))
+			usleep(1000);
 	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", "0"));
 	EXPECT_EQ(0, x.r);
+	EXPECT_EQ(0, u.r);
 	EXPECT_EQ(0, a.r);
+	EXPECT_EQ(0, r.r);
 
-	expect_same_page(_metadata, self->vm, 0x200000000ULL, self->other);
+	expect_same_page(_metadata, self->vm, PENDING_GPA, self->other);
 	memset(self->other, 2, PAGE);
-	ASSERT_EQ(0, vmmu_read(self->vm, 0x200000000ULL, &v, sizeof(v)));
+	ASSERT_EQ(0, vmmu_read(self->vm, PENDING_GPA, &v, sizeof(v)));
 	EXPECT_EQ(want, v) TH_LOG("the guest still sees the page the host dropped");
+	atomic_store(&finish, true);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
 
 	ASSERT_EQ(0, vmmu_get_stats(self->vm, &after));
-	TH_LOG("%s policy, ms from the start: X %.0f-%.0f, U %.0f-%.0f, A %.0f-%.0f",
-	       bounded ? "bounded" : "seed", x.called_ms - x.t0, x.done_ms - x.t0,
-	       u.called_ms - u.t0, u.done_ms - u.t0, a.called_ms - a.t0,
-	       a.done_ms - a.t0);
+	TH_LOG("%s policy, ms from the start: X %.0f-%.0f, U %.0f-%.0f, A %.0f-%.0f, R %.0f-%.0f",
+	       bounded ? "bounded" : "seed", x.called_ms - t0, x.done_ms - t0,
+	       u.called_ms - t0, u.done_ms - t0, a.called_ms - t0,
+	       a.done_ms - t0, r.called_ms - t0, r.done_ms - t0);
 	if (bounded) {
-		/* U did not wait for A: the window this test is about. */
+		/* U published with A in flight, and R read in A's window. */
 		EXPECT_LT(u.done_ms, a.done_ms);
+		EXPECT_LT(r.called_ms, a.called_ms + DELAY_MS)
+			TH_LOG("the read came after the host dropped P: inconclusive");
 		EXPECT_LE(1, after.invalidations_conservative -
 			     before.invalidations_conservative);
 	} else {
