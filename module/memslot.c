@@ -469,7 +469,8 @@ static int vmmu_update_memslots(struct vmmu_vm *vm,
 
 		memslot_apply(active, c, false);
 		trace_vmmu_memslot_update(vm->id, slot->id, c->op, slot->base_gfn,
-					  slot->npages, wait_ns);
+					  slot->npages, wait_ns,
+					  vm->flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT);
 	}
 	for (i = 0; i < n; i++)
 		memslot_free(changes[i].old);

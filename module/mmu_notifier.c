@@ -18,8 +18,21 @@
  * updater while holding the mmu_notifier_invalidate_range_start lockdep
  * map, and the updater waits for an end() that needs that map.  An update
  * waits killably; a killed one publishes nothing.
+ *
+ * VMs created with VMMU_VM_MEMSLOT_BOUNDED_WAIT bound that wait instead.
+ * end() does not recompute start()'s verdict: start() leaves it in a
+ * record keyed by the range pointer both receive.  Each invalidation is
+ * counted in one of two phases; an update flips the phase and waits only
+ * for the old one to drain, so invalidations that begin after it asked
+ * never delay it.  Those that begin while it waits may still be in flight
+ * when it publishes, so they take the MMU lock whatever the memslots, and
+ * hold faults off their host range until end().  An invalidation that
+ * finds no free record follows the seed's rule, and the update waits for
+ * all of those.  docs/locking.md argues why this keeps start() and end()
+ * paired and cannot deadlock.
  */
 #include <linux/delay.h>
+#include <linux/hash.h>
 #include <linux/ktime.h>
 #include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
@@ -114,11 +127,13 @@ static void vmmu_mn_end_locked(struct vmmu_vm *vm, struct vmmu_memslots *slots,
 
 /*
  * The part shared by start() and end(): under SRCU, look for a memslot that
- * the host range meets, and only if there is one (or elision is off) take
- * the MMU lock and do @range->on_lock.  Returns whether the lock was taken.
+ * the host range meets, and only if there is one (or elision is off, or
+ * @force) take the MMU lock and do @range->on_lock.  Returns whether the
+ * lock was taken.
  */
 static bool vmmu_mn_handle_hva_range(struct vmmu_vm *vm,
-				     const struct vmmu_hva_range *range)
+				     const struct vmmu_hva_range *range,
+				     bool force)
 {
 	struct vmmu_memslots *slots;
 	bool lock;
@@ -126,15 +141,73 @@ static bool vmmu_mn_handle_hva_range(struct vmmu_vm *vm,
 
 	idx = srcu_read_lock(&vm->srcu);
 	slots = vmmu_memslots(vm);
-	lock = (vm->flags & VMMU_VM_MN_NO_LOCK_ELISION) ||
+	lock = force || (vm->flags & VMMU_VM_MN_NO_LOCK_ELISION) ||
 	       vmmu_hva_range_first(slots, range->start, range->end);
 	if (lock) {
 		vmmu_mmu_write_lock(vm);
+		/*
+		 * A forced start() may race with a publication: a fault that
+		 * held the lock before us may have used the new set.
+		 */
+		slots = vmmu_memslots(vm);
 		range->on_lock(vm, slots, range);
 		vmmu_mmu_write_unlock(vm);
 	}
 	srcu_read_unlock(&vm->srcu, idx);
 	return lock;
+}
+
+static bool vmmu_mn_bounded(struct vmmu_vm *vm)
+{
+	return vm->flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT;
+}
+
+/*
+ * The record of @key (NULL: a free one), searched from the pointer's
+ * hash: with few invalidations in flight, the first slot tried.
+ */
+static struct vmmu_mn_record *
+vmmu_mn_record_probe(struct vmmu_vm *vm, const struct mmu_notifier_range *key)
+{
+	u32 h = hash_ptr(key, VMMU_MN_RECORDS_SHIFT), i;
+
+	lockdep_assert_held(&vm->mn_invalidate_lock);
+
+	for (i = 0; i < VMMU_MN_RECORDS; i++) {
+		struct vmmu_mn_record *rec =
+			&vm->mn_records[(h + i) % VMMU_MN_RECORDS];
+
+		if (rec->range == key)
+			return rec;
+	}
+	return NULL;
+}
+
+/*
+ * start(): count the invalidation in the current phase with a record, or
+ * as unrecorded.  Returns the record, and in @conservative whether an
+ * update is waiting to publish.
+ */
+static struct vmmu_mn_record *
+vmmu_mn_record_start(struct vmmu_vm *vm, const struct mmu_notifier_range *range,
+		     bool *conservative)
+{
+	struct vmmu_mn_record *rec;
+
+	lockdep_assert_held(&vm->mn_invalidate_lock);
+
+	*conservative = false;
+	rec = vmmu_mn_record_probe(vm, NULL);
+	if (!rec) {
+		vm->mn_unrecorded++;
+		return NULL;
+	}
+	rec->range = range;
+	rec->phase = vm->mn_phase;
+	rec->locked = false;
+	vm->mn_phase_count[rec->phase]++;
+	*conservative = vm->mn_update_pending;
+	return rec;
 }
 
 static int vmmu_mn_invalidate_range_start(struct mmu_notifier *mn,
@@ -148,21 +221,32 @@ static int vmmu_mn_invalidate_range_start(struct mmu_notifier *mn,
 		.on_lock = vmmu_mn_begin_locked,
 	};
 	struct vmmu_vm *vm = mn_to_vm(mn);
-	bool locked;
+	struct vmmu_mn_record *rec = NULL;
+	bool locked, conservative = false;
 
 	/* Holds memslot publication off until the matching end(). */
 	spin_lock(&vm->mn_invalidate_lock);
 	vm->mn_active_invalidate_count++;
+	if (vmmu_mn_bounded(vm))
+		rec = vmmu_mn_record_start(vm, range, &conservative);
 	spin_unlock(&vm->mn_invalidate_lock);
 
+	locked = vmmu_mn_handle_hva_range(vm, &hva_range, conservative);
+	/* Only this invalidation's end() reads it, on this task. */
+	if (rec)
+		rec->locked = locked;
+	/* After the verdict: the window before the host's own change. */
 	vmmu_mn_inject_delay(range);
-	locked = vmmu_mn_handle_hva_range(vm, &hva_range);
 
 	this_cpu_inc(vm->pcpu_stats->invalidations);
 	if (locked)
 		this_cpu_inc(vm->pcpu_stats->locked);
 	else
 		this_cpu_inc(vm->pcpu_stats->elided);
+	if (conservative)
+		this_cpu_inc(vm->pcpu_stats->conservative);
+	if (vmmu_mn_bounded(vm) && !rec)
+		this_cpu_inc(vm->pcpu_stats->unrecorded);
 	if (!blockable)
 		this_cpu_inc(vm->pcpu_stats->nonblock);
 	trace_vmmu_invalidate_range_start(vm->id, range->start, range->end,
@@ -181,15 +265,38 @@ static void vmmu_mn_invalidate_range_end(struct mmu_notifier *mn,
 		.on_lock = vmmu_mn_end_locked,
 	};
 	struct vmmu_vm *vm = mn_to_vm(mn);
+	struct vmmu_mn_record *rec = NULL;
 	bool locked, wake;
 
-	locked = vmmu_mn_handle_hva_range(vm, &hva_range);
+	if (vmmu_mn_bounded(vm)) {
+		spin_lock(&vm->mn_invalidate_lock);
+		rec = vmmu_mn_record_probe(vm, range);
+		spin_unlock(&vm->mn_invalidate_lock);
+	}
+	if (rec) {
+		/* What start() did, whatever the memslots are now. */
+		locked = rec->locked;
+		if (locked) {
+			vmmu_mmu_write_lock(vm);
+			vmmu_invalidate_end(vm);
+			vmmu_mmu_write_unlock(vm);
+		}
+	} else {
+		/* No update published since start(): the same verdict. */
+		locked = vmmu_mn_handle_hva_range(vm, &hva_range, false);
+	}
 	vmmu_mn_inject_delay(range);
 
 	spin_lock(&vm->mn_invalidate_lock);
 	if (!WARN_ON_ONCE(!vm->mn_active_invalidate_count))
 		vm->mn_active_invalidate_count--;
 	wake = !vm->mn_active_invalidate_count;
+	if (rec) {
+		wake |= !--vm->mn_phase_count[rec->phase];
+		rec->range = NULL;
+	} else if (vmmu_mn_bounded(vm)) {
+		wake |= !--vm->mn_unrecorded;
+	}
 	spin_unlock(&vm->mn_invalidate_lock);
 
 	/* A memslot update may be waiting for the last one to end. */
@@ -314,31 +421,73 @@ void vmmu_mmu_notifier_unregister(struct vmmu_vm *vm)
 }
 
 /*
- * Make @slots the active memslot set, once no invalidation is in flight.
- * Sets @wait_ns to the time spent waiting; returns -EINTR, and publishes
- * nothing, if the caller was killed meanwhile.
+ * Sleep, with mn_invalidate_lock dropped, until @done(vm) holds or the
+ * caller gets a fatal signal (-EINTR).
+ */
+static int vmmu_mn_wait(struct vmmu_vm *vm, bool (*done)(struct vmmu_vm *vm),
+			u64 *start)
+{
+	lockdep_assert_held(&vm->mn_invalidate_lock);
+
+	while (!done(vm)) {
+		if (!*start)
+			*start = ktime_get_ns();
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		set_current_state(TASK_KILLABLE);
+		spin_unlock(&vm->mn_invalidate_lock);
+		schedule();
+		spin_lock(&vm->mn_invalidate_lock);
+	}
+	return 0;
+}
+
+/* The seed's condition: no invalidation at all between start() and end(). */
+static bool vmmu_mn_none_in_flight(struct vmmu_vm *vm)
+{
+	return !vm->mn_active_invalidate_count;
+}
+
+/* The phase about to be reused holds only invalidations older than us. */
+static bool vmmu_mn_next_phase_drained(struct vmmu_vm *vm)
+{
+	return !vm->mn_phase_count[vm->mn_phase ^ 1];
+}
+
+/* Those counted before the flip, and any that follow the seed's rule. */
+static bool vmmu_mn_old_phase_drained(struct vmmu_vm *vm)
+{
+	return !vm->mn_phase_count[vm->mn_phase ^ 1] && !vm->mn_unrecorded;
+}
+
+/*
+ * Make @slots the active memslot set, once no invalidation is in flight
+ * (the seed's policy) or once those in flight when we asked have ended
+ * (VMMU_VM_MEMSLOT_BOUNDED_WAIT).  Sets @wait_ns to the time spent
+ * waiting; returns -EINTR, and publishes nothing, if the caller was
+ * killed meanwhile.
  */
 int vmmu_wait_and_publish_memslots(struct vmmu_vm *vm,
 				   struct vmmu_memslots *slots, u64 *wait_ns)
 {
 	u64 start = 0;
-	int r = 0;
+	int r;
 
 	lockdep_assert_held(&vm->slots_lock);
 
 	spin_lock(&vm->mn_invalidate_lock);
 	prepare_to_rcuwait(&vm->mn_memslots_update_rcuwait);
-	while (vm->mn_active_invalidate_count) {
-		if (!start)
-			start = ktime_get_ns();
-		if (fatal_signal_pending(current)) {
-			r = -EINTR;
-			break;
+	if (!vmmu_mn_bounded(vm)) {
+		r = vmmu_mn_wait(vm, vmmu_mn_none_in_flight, &start);
+	} else {
+		/* Left over only if an earlier update was killed waiting. */
+		r = vmmu_mn_wait(vm, vmmu_mn_next_phase_drained, &start);
+		if (!r) {
+			vm->mn_phase ^= 1;
+			vm->mn_update_pending = true;
+			r = vmmu_mn_wait(vm, vmmu_mn_old_phase_drained, &start);
+			vm->mn_update_pending = false;
 		}
-		set_current_state(TASK_KILLABLE);
-		spin_unlock(&vm->mn_invalidate_lock);
-		schedule();
-		spin_lock(&vm->mn_invalidate_lock);
 	}
 	finish_rcuwait(&vm->mn_memslots_update_rcuwait);
 	if (!r)

@@ -27,6 +27,8 @@ void vmmu_pcpu_stats_sum(struct vmmu_vm *vm, struct vmmu_pcpu_stats *sum)
 		sum->elided += READ_ONCE(c->elided);
 		sum->locked += READ_ONCE(c->locked);
 		sum->nonblock += READ_ONCE(c->nonblock);
+		sum->conservative += READ_ONCE(c->conservative);
+		sum->unrecorded += READ_ONCE(c->unrecorded);
 		sum->change_pte += READ_ONCE(c->change_pte);
 		sum->faults += READ_ONCE(c->faults);
 		for (i = 0; i < ARRAY_SIZE(c->faults_level); i++)
@@ -77,6 +79,10 @@ static void vmmu_stats_fill(struct vmmu_vm *vm, struct vmmu_vm_stats *st)
 	st->exits_intr = mn.exits_intr;
 	st->exits_other = mn.exits_other;
 	st->vcpu_kicks = mn.kicks;
+	st->memslot_policy = vm->flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT ?
+			     VMMU_MEMSLOT_POLICY_BOUNDED : VMMU_MEMSLOT_POLICY_SEED;
+	st->invalidations_conservative = mn.conservative;
+	st->invalidations_unrecorded = mn.unrecorded;
 
 	st->memslot_updates = READ_ONCE(vm->slot_stats.updates);
 	st->memslot_updates_waited = READ_ONCE(vm->slot_stats.waited);
@@ -150,9 +156,16 @@ static int vmmu_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "exits_intr: %llu\n", st.exits_intr);
 	seq_printf(m, "exits_other: %llu\n", st.exits_other);
 	seq_printf(m, "vcpu_kicks: %llu\n", st.vcpu_kicks);
+	seq_printf(m, "invalidations_conservative: %llu\n",
+		   st.invalidations_conservative);
+	seq_printf(m, "invalidations_unrecorded: %llu\n",
+		   st.invalidations_unrecorded);
 	seq_printf(m, "mm_released: %d\n", READ_ONCE(vm->mm_released));
 	seq_printf(m, "lock_elision: %d\n",
 		   !(vm->flags & VMMU_VM_MN_NO_LOCK_ELISION));
+	seq_printf(m, "memslot_policy: %s\n",
+		   st.memslot_policy == VMMU_MEMSLOT_POLICY_BOUNDED ?
+		   "bounded" : "seed");
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vmmu_stats);

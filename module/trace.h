@@ -43,28 +43,31 @@ DEFINE_EVENT(vmmu_invalidate_class, vmmu_invalidate_range_end,
 
 TRACE_EVENT(vmmu_memslot_update,
 	    TP_PROTO(u32 vm, u32 slot, int op, u64 gfn, u64 npages,
-		     u64 wait_ns),
-	    TP_ARGS(vm, slot, op, gfn, npages, wait_ns),
+		     u64 wait_ns, bool bounded),
+	    TP_ARGS(vm, slot, op, gfn, npages, wait_ns, bounded),
 	    TP_STRUCT__entry(__field(u32, vm)
 			     __field(u32, slot)
 			     __field(int, op)
 			     __field(u64, gfn)
 			     __field(u64, npages)
-			     __field(u64, wait_ns)),
+			     __field(u64, wait_ns)
+			     __field(bool, bounded)),
 	    TP_fast_assign(__entry->vm = vm;
 			   __entry->slot = slot;
 			   __entry->op = op;
 			   __entry->gfn = gfn;
 			   __entry->npages = npages;
-			   __entry->wait_ns = wait_ns;),
-	    TP_printk("vm %u slot %u %s gfn 0x%llx npages %llu wait %llu ns",
+			   __entry->wait_ns = wait_ns;
+			   __entry->bounded = bounded;),
+	    TP_printk("vm %u slot %u %s gfn 0x%llx npages %llu wait %llu ns policy %s",
 		      __entry->vm, __entry->slot,
 		      __print_symbolic(__entry->op,
 				       { VMMU_MEMSLOT_CREATE, "create" },
 				       { VMMU_MEMSLOT_DELETE, "delete" },
 				       { VMMU_MEMSLOT_MOVE, "move" },
 				       { VMMU_MEMSLOT_FLAGS, "flags" }),
-		      __entry->gfn, __entry->npages, __entry->wait_ns));
+		      __entry->gfn, __entry->npages, __entry->wait_ns,
+		      __entry->bounded ? "bounded" : "seed"));
 
 TRACE_EVENT(vmmu_page_fault,
 	    TP_PROTO(u32 vm, u64 gpa, bool write, int level, int result),

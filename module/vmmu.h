@@ -22,7 +22,8 @@
 #define VMMU_MEMSLOT_BATCH_MAX	4096
 /* Four-level EPT and NPT tables translate 48-bit guest-physical addresses. */
 #define VMMU_MAX_GPA_BITS	48
-#define VMMU_VM_FLAGS_VALID	VMMU_VM_MN_NO_LOCK_ELISION
+#define VMMU_VM_FLAGS_VALID	(VMMU_VM_MN_NO_LOCK_ELISION | \
+				 VMMU_VM_MEMSLOT_BOUNDED_WAIT)
 /* As KVM: keeps a slot's dirty bitmap (npages / 8 bytes) within reason. */
 #define VMMU_MEMSLOT_MAX_PAGES	(BIT_ULL(31) - 1)
 
@@ -99,6 +100,8 @@ struct vmmu_pcpu_stats {
 	u64 elided;
 	u64 locked;
 	u64 nonblock;
+	u64 conservative;	/* locked because an update was pending */
+	u64 unrecorded;		/* found no free vmmu_mn_record */
 	u64 change_pte;
 	u64 faults;
 	u64 faults_level[3];	/* 4 KiB, 2 MiB, 1 GiB */
@@ -202,6 +205,19 @@ struct vmmu_memslot_stats {
 };
 
 /*
+ * What one invalidate_range_start() did, for its _end(), which receives
+ * the same range pointer (VMMU_VM_MEMSLOT_BOUNDED_WAIT).  Free: !range.
+ */
+#define VMMU_MN_RECORDS_SHIFT	6
+#define VMMU_MN_RECORDS		(1 << VMMU_MN_RECORDS_SHIFT)
+
+struct vmmu_mn_record {
+	const struct mmu_notifier_range *range;
+	u8 phase;		/* the mn_phase_count[] it is counted in */
+	bool locked;		/* start() raised mmu_invalidate_in_progress */
+};
+
+/*
  * A VM is bound to the mm of the process that created it: it pins the
  * mm_struct (not the address space) and refuses ioctls from any other mm.
  * docs/locking.md lists what each lock protects and how they nest.
@@ -232,6 +248,17 @@ struct vmmu_vm {
 	spinlock_t mn_invalidate_lock;
 	unsigned long mn_active_invalidate_count;
 	struct rcuwait mn_memslots_update_rcuwait;
+	/*
+	 * VMMU_VM_MEMSLOT_BOUNDED_WAIT (mmu_notifier.c), under
+	 * mn_invalidate_lock: invalidations in flight by the phase they
+	 * started in, those that found no free record, whether an update
+	 * waits to publish, and what each start() did, for its end().
+	 */
+	unsigned long mn_phase_count[2];
+	unsigned long mn_unrecorded;
+	u8 mn_phase;
+	bool mn_update_pending;
+	struct vmmu_mn_record mn_records[VMMU_MN_RECORDS];
 	struct mmu_notifier mmu_notifier;
 	struct vmmu_pcpu_stats __percpu *pcpu_stats;
 

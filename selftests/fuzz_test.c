@@ -348,7 +348,8 @@ static long one_ioctl(__u64 *s, int me, timer_t timer)
 		break;
 	case VMMU_CREATE_VM:
 		u->vm.type = pick(s, 2) ? pick(s, 4) : val32(s);
-		u->vm.flags = flags(s, VMMU_VM_MN_NO_LOCK_ELISION);
+		u->vm.flags = flags(s, VMMU_VM_MN_NO_LOCK_ELISION |
+				       VMMU_VM_MEMSLOT_BOUNDED_WAIT);
 		reserved(s, u->vm.reserved, sizeof(u->vm.reserved));
 		n = sizeof(u->vm);
 		break;

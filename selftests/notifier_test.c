@@ -90,6 +90,11 @@ FIXTURE_VARIANT_ADD(mn, no_elision) {
 	.vm_flags = VMMU_VM_MN_NO_LOCK_ELISION,
 };
 
+/* The second memslot-publication policy: the same tests must hold. */
+FIXTURE_VARIANT_ADD(mn, bounded) {
+	.vm_flags = VMMU_VM_MEMSLOT_BOUNDED_WAIT,
+};
+
 FIXTURE_SETUP(mn)
 {
 	/*
@@ -121,6 +126,8 @@ static void expect_balanced(struct __test_metadata *_metadata, int vm)
 	EXPECT_EQ(0, st.invalidate_in_flight);
 	EXPECT_EQ(st.invalidations,
 		  st.invalidations_elided + st.invalidations_locked);
+	/* Never more in flight at once than the bounded policy has records. */
+	EXPECT_EQ(0, st.invalidations_unrecorded);
 }
 
 TEST_F(mn, unrelated_storm)
@@ -237,6 +244,297 @@ TEST_F_TIMEOUT(mn, update_waits_for_invalidation_in_flight, 120)
 		  b.memslot_wait_ns_total - a.memslot_wait_ns_total);
 	/* And it did complete. */
 	EXPECT_EQ(2, b.memslots);
+	expect_balanced(_metadata, self->vm);
+}
+
+/*
+ * An invalidation that begins while an update is pending, of host memory
+ * that only the new memslots map.  With d = DELAY_MS (start() sleeps d
+ * after its own work, end() d before it uncounts):
+ *   X at 0:     an invalidation of another page, in flight until ~2d;
+ *   U at d/3:   creates a slot over memory no slot maps yet; it waits for
+ *               X, so (bounded policy) it publishes at ~2d;
+ *   A at 1.8d:  an invalidation of page P of that memory, begun while U is
+ *               pending; the host drops P only at ~2.8d;
+ *   R at 2.3d:  once U has returned, a read through the new slot, inside
+ *               A's window: the host still maps P there.
+ * Under the bounded policy A is "conservative" (docs/locking.md): it took
+ * the MMU lock and held faults off P although no slot mapped P when it
+ * began, so R waits for A and maps the page the host maps after it.  Had A
+ * skipped the lock, R would map the page the host is about to drop, for
+ * good.  Under the seed's policy U waits for A as well.  Afterwards the
+ * VM must map what the host maps, and see what the host writes next.  No
+ * thread exits before the end (a thread's exit invalidates its stack).
+ */
+#define PENDING_GPA	0x200000000ULL
+
+struct timed_call {
+	double at_ms, called_ms, t0;
+	_Atomic double done_ms;
+	int (*fn)(struct timed_call *c);
+	struct timed_call *after;	/* start no earlier than its end */
+	atomic_bool *finish;
+	int vm, r;
+	char *mem;
+	__u64 value;
+};
+
+static int call_zap_page(struct timed_call *c)
+{
+	return madvise(c->mem, PAGE, MADV_DONTNEED);
+}
+
+static int call_create_slot(struct timed_call *c)
+{
+	return vmmu_set_memslot(c->vm, 1, 0, PENDING_GPA, REGION, c->mem);
+}
+
+static int call_read_new_slot(struct timed_call *c)
+{
+	return vmmu_read(c->vm, PENDING_GPA, &c->value, sizeof(c->value));
+}
+
+static void *timed_call_fn(void *arg)
+{
+	struct timed_call *c = arg;
+
+	while (now_ms() < c->t0 + c->at_ms ||
+	       (c->after && !atomic_load(&c->after->done_ms)))
+		usleep(1000);
+	c->called_ms = now_ms();
+	c->r = c->fn(c);
+	atomic_store(&c->done_ms, now_ms());
+	while (!atomic_load(c->finish))
+		usleep(1000);
+	return NULL;
+}
+
+/*
+ * Whatever the VM maps at @gpa must be the page the host maps at @hva (a
+ * look at the page tables, not at the data: a freed page is soon reused,
+ * data and all).  The harness runs as root, which sees pagemap's PFNs and
+ * VMMU_TRANSLATE's host addresses.
+ */
+static void expect_same_page(struct __test_metadata *_metadata, int vm,
+			     __u64 gpa, const void *hva)
+{
+	struct vmmu_translation t = { .guest_phys_addr = gpa };
+	__u64 pm = 0;
+	int fd;
+
+	ASSERT_EQ(0, vmmu_ioctl(vm, VMMU_TRANSLATE, (unsigned long)&t));
+	if (!(t.flags & VMMU_TRANSLATE_MAPPED))
+		return;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(8, pread(fd, &pm, 8, (uintptr_t)hva / PAGE * 8));
+	close(fd);
+	ASSERT_NE(0, t.host_phys_addr);
+	EXPECT_TRUE(pm >> 63) TH_LOG("the VM maps a page the host dropped");
+	EXPECT_EQ(pm & ((1ULL << 55) - 1), t.host_phys_addr / PAGE)
+		TH_LOG("the VM maps another page than the host");
+}
+
+TEST_F_TIMEOUT(mn, invalidation_begun_while_update_pending, 120)
+{
+	bool bounded = variant->vm_flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT;
+	atomic_bool finish = false;
+	struct timed_call x = {
+		.fn = call_zap_page, .mem = self->other + PAGE, .at_ms = 0,
+	};
+	struct timed_call u = {
+		.fn = call_create_slot, .vm = self->vm, .mem = self->other,
+		.at_ms = DELAY_MS / 3,
+	};
+	struct timed_call a = {
+		.fn = call_zap_page, .mem = self->other,
+		.at_ms = DELAY_MS * 18 / 10,
+	};
+	struct timed_call r = {
+		.fn = call_read_new_slot, .vm = self->vm, .after = &u,
+		.at_ms = DELAY_MS * 23 / 10,
+	};
+	struct timed_call *calls[] = { &x, &u, &a, &r };
+	const int n = sizeof(calls) / sizeof(calls[0]);
+	struct vmmu_vm_stats before, after;
+	__u64 v = 0, want = 0x0202020202020202ULL;
+	double t0;
+	pthread_t t[4];
+	char ms[16];
+	int i;
+
+	memset(self->other, 1, 2 * PAGE);
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &before));
+	/*
+	 * The threads before the delay: creating one invalidates (its stack's
+	 * guard page) with mmap_lock held.
+	 */
+	t0 = now_ms() + 500;
+	for (i = 0; i < n; i++) {
+		calls[i]->t0 = t0;
+		calls[i]->finish = &finish;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, timed_call_fn, calls[i]));
+	}
+	snprintf(ms, sizeof(ms), "%d", DELAY_MS);
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", ms));
+	ASSERT_GT(t0, now_ms());
+	for (i = 0; i < n; i++)
+		while (!atomic_load(&calls[i]->done_ms))
+			usleep(1000);
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", "0"));
+	EXPECT_EQ(0, x.r);
+	EXPECT_EQ(0, u.r);
+	EXPECT_EQ(0, a.r);
+	EXPECT_EQ(0, r.r);
+
+	expect_same_page(_metadata, self->vm, PENDING_GPA, self->other);
+	memset(self->other, 2, PAGE);
+	ASSERT_EQ(0, vmmu_read(self->vm, PENDING_GPA, &v, sizeof(v)));
+	EXPECT_EQ(want, v) TH_LOG("the guest still sees the page the host dropped");
+	atomic_store(&finish, true);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &after));
+	TH_LOG("%s policy, ms from the start: X %.0f-%.0f, U %.0f-%.0f, A %.0f-%.0f, R %.0f-%.0f",
+	       bounded ? "bounded" : "seed", x.called_ms - t0, x.done_ms - t0,
+	       u.called_ms - t0, u.done_ms - t0, a.called_ms - t0,
+	       a.done_ms - t0, r.called_ms - t0, r.done_ms - t0);
+	if (bounded) {
+		/* U published with A in flight, and R read in A's window. */
+		EXPECT_LT(u.done_ms, a.done_ms);
+		EXPECT_LT(r.called_ms, a.called_ms + DELAY_MS)
+			TH_LOG("the read came after the host dropped P: inconclusive");
+		EXPECT_LE(1, after.invalidations_conservative -
+			     before.invalidations_conservative);
+	} else {
+		/* U waited for A's end(): two delays after A began. */
+		EXPECT_LE(a.called_ms + 2 * DELAY_MS, u.done_ms);
+	}
+	expect_balanced(_metadata, self->vm);
+}
+
+/*
+ * An update under a storm of overlapping invalidations.  STORM_THREADS
+ * threads each invalidate a page of memory in no memslot, over and over;
+ * the delay knob keeps each invalidation in flight for 2 * STORM_DELAY_MS
+ * and the threads start staggered, so that some invalidation is always in
+ * flight.  The seed's policy waits for a moment with none: the update can
+ * end only once the storm has.  The bounded policy waits only for those
+ * in flight when it asked: at most one invalidation's time, which this
+ * test bounds by STORM_BOUND_MS (two invalidations' worth plus scheduling
+ * slack for the emulator), while the storm lasts STORM_MS.
+ */
+#define STORM_THREADS	4
+#define STORM_DELAY_MS	100
+#define STORM_MS	3000
+#define STORM_BOUND_MS	(4 * 2 * STORM_DELAY_MS)
+
+struct overlap_storm {
+	char *mem;
+	atomic_bool stop;
+	atomic_int next, errors;
+	atomic_long ops;
+};
+
+static void *overlap_storm_fn(void *arg)
+{
+	struct overlap_storm *o = arg;
+	int me = atomic_fetch_add(&o->next, 1);
+	char *p = o->mem + me * PAGE;
+
+	usleep(me * 2 * STORM_DELAY_MS * 1000 / STORM_THREADS);
+	while (!atomic_load(&o->stop)) {
+		p[0] = 1;
+		if (madvise(p, PAGE, MADV_DONTNEED))
+			atomic_fetch_add(&o->errors, 1);
+		atomic_fetch_add(&o->ops, 1);
+	}
+	return NULL;
+}
+
+/*
+ * The update runs on a thread created before the storm: creating one
+ * during it would wait for mmap_lock (its stack), which every invalidation
+ * of the storm holds for read, and would invalidate itself (the stack's
+ * guard page), slowed by the delay.
+ */
+struct timed_update {
+	int vm;
+	char *mem;
+	atomic_bool go;
+	double asked_ms, done_ms;
+	int r;
+};
+
+static void *timed_update_fn(void *arg)
+{
+	struct timed_update *u = arg;
+
+	while (!atomic_load(&u->go))
+		usleep(1000);
+	u->asked_ms = now_ms();
+	u->r = vmmu_set_memslot(u->vm, 1, 0, 0, MB, u->mem);
+	u->done_ms = now_ms();
+	return NULL;
+}
+
+TEST_F_TIMEOUT(mn, update_under_overlapping_storm, 120)
+{
+	struct overlap_storm o = { .mem = self->other };
+	struct timed_update u = { .vm = self->vm, .mem = self->slot_mem };
+	bool bounded = variant->vm_flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT;
+	const int scale = vmmu_timeout_scale();
+	struct vmmu_vm_stats a, b, st;
+	pthread_t t[STORM_THREADS], ut;
+	double stopped;
+	char ms[16];
+	int i;
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &a));
+	EXPECT_EQ(bounded ? VMMU_MEMSLOT_POLICY_BOUNDED : VMMU_MEMSLOT_POLICY_SEED,
+		  a.memslot_policy);
+	/* Threads first: creating one invalidates with mmap_lock held. */
+	ASSERT_EQ(0, pthread_create(&ut, NULL, timed_update_fn, &u));
+	for (i = 0; i < STORM_THREADS; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, overlap_storm_fn, &o));
+	snprintf(ms, sizeof(ms), "%d", STORM_DELAY_MS);
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", ms));
+	/* Every thread under way, their invalidations overlapping. */
+	usleep(4 * STORM_DELAY_MS * 1000);
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &st));
+	ASSERT_LT(0, st.invalidate_in_flight);
+
+	atomic_store(&u.go, true);
+	usleep(STORM_MS * 1000);
+	stopped = now_ms();
+	atomic_store(&o.stop, true);
+	for (i = 0; i < STORM_THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_join(ut, NULL);
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", "0"));
+
+	ASSERT_EQ(0, vmmu_get_stats(self->vm, &b));
+	TH_LOG("%s policy: %ld invalidations in %d ms of storm; the update took %.0f ms (module: %.0f ms waiting), %llu invalidations locked while it was pending",
+	       bounded ? "bounded" : "seed", atomic_load(&o.ops), STORM_MS,
+	       u.done_ms - u.asked_ms, b.memslot_wait_ns_max / 1e6,
+	       b.invalidations_conservative - a.invalidations_conservative);
+	EXPECT_EQ(0, u.r);
+	EXPECT_EQ(0, atomic_load(&o.errors));
+	EXPECT_EQ(2, b.memslots);
+	EXPECT_EQ(1, b.memslot_updates - a.memslot_updates);
+	if (bounded) {
+		/* Done within the bound, while the storm still ran. */
+		EXPECT_GT(STORM_BOUND_MS * scale, u.done_ms - u.asked_ms);
+		EXPECT_GT(stopped, u.done_ms);
+		EXPECT_LT(0, b.invalidations_conservative -
+			     a.invalidations_conservative);
+	} else {
+		/* Starved: it ended only after the storm did. */
+		EXPECT_LT(stopped, u.done_ms);
+		EXPECT_EQ(0, b.invalidations_conservative -
+			     a.invalidations_conservative);
+	}
 	expect_balanced(_metadata, self->vm);
 }
 

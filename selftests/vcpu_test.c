@@ -47,6 +47,7 @@ FIXTURE(vcpu) {
 
 FIXTURE_VARIANT(vcpu) {
 	enum guest_backend backend;
+	__u32 vmmu_flags;
 };
 
 FIXTURE_VARIANT_ADD(vcpu, kvm) {
@@ -57,9 +58,19 @@ FIXTURE_VARIANT_ADD(vcpu, vmmu) {
 	.backend = GUEST_VMMU,
 };
 
-/* A VM of @backend with the data slot and vCPU 0, in long mode. */
+/* The second memslot-publication policy: the same guests must run. */
+FIXTURE_VARIANT_ADD(vcpu, vmmu_bounded) {
+	.backend = GUEST_VMMU,
+	.vmmu_flags = VMMU_VM_MEMSLOT_BOUNDED_WAIT,
+};
+
+/*
+ * A VM of @backend (with VMMU_CREATE_VM @vmmu_flags) with the data slot and
+ * vCPU 0, in long mode.
+ */
 static void vm_setup(struct __test_metadata *_metadata,
-		     FIXTURE_DATA(vcpu) *self, enum guest_backend backend)
+		     FIXTURE_DATA(vcpu) *self, enum guest_backend backend,
+		     __u32 vmmu_flags)
 {
 	long n = guest_backend_vcpus(backend);
 
@@ -68,7 +79,7 @@ static void vm_setup(struct __test_metadata *_metadata,
 		     guest_backend_name(backend));
 	ASSERT_LT(0, n) TH_LOG("%s: %s", guest_backend_name(backend),
 			       strerror(-n));
-	ASSERT_EQ(0, guest_vm_create(&self->vm, backend));
+	ASSERT_EQ(0, guest_vm_create_flags(&self->vm, backend, vmmu_flags));
 	self->data = guest_alloc(DATA_SIZE, 2 * MB);
 	ASSERT_NE(NULL, self->data);
 	ASSERT_EQ(0, guest_set_memslot(&self->vm, DATA_SLOT, 0, DATA_GPA,
@@ -85,12 +96,15 @@ static void vm_teardown(FIXTURE_DATA(vcpu) *self)
 
 FIXTURE_SETUP(vcpu)
 {
-	vm_setup(_metadata, self, variant->backend);
+	vm_setup(_metadata, self, variant->backend, variant->vmmu_flags);
 }
 
 FIXTURE_TEARDOWN(vcpu)
 {
 	vm_teardown(self);
+	/* coherence_oracle's knob, should it have stopped half way. */
+	if (variant->vmmu_flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT)
+		vmmu_set_param("mn_inject_delay_ms", "0");
 }
 
 /* The same, for tests of vmmu's own rules and guarantees. */
@@ -100,7 +114,7 @@ FIXTURE(vmmu) {
 
 FIXTURE_SETUP(vmmu)
 {
-	vm_setup(_metadata, &self->vm, GUEST_VMMU);
+	vm_setup(_metadata, &self->vm, GUEST_VMMU, 0);
 }
 
 FIXTURE_TEARDOWN(vmmu)
@@ -1050,7 +1064,10 @@ TEST_F(vmmu, trace_events_like_kvm)
  * changes: two memslots, on two buffers, swap places by moves (no host
  * TLB flush is involved there: only the MMU's own kick makes the guest let
  * go), MADV_DONTNEED, a new mapping over the page, mprotect read-only and
- * back.
+ * back.  Meanwhile another thread keeps invalidating both buffers (their
+ * protection changes between RW and RWX: the data stays), so that memslot
+ * updates publish with invalidations of the same pages in flight: under
+ * VMMU_VM_MEMSLOT_BOUNDED_WAIT, some begin while an update is pending.
  */
 #define CTL_SLOT	EXTRA_SLOT
 #define CTL_GPA		EXTRA_GPA
@@ -1063,6 +1080,10 @@ TEST_F(vmmu, trace_events_like_kvm)
 
 struct oracle {
 	struct guest_vcpu *vcpu;
+	char **bufs;
+	atomic_bool stop_churn;
+	atomic_long churned;
+	atomic_int churn_err;
 	atomic_uint reported;		/* the last generation the guest reported */
 	atomic_int bad;			/* reports of a wrong value */
 	atomic_int ended;		/* the run loop returned */
@@ -1070,6 +1091,22 @@ struct oracle {
 	int err;
 	struct guest_exit last;		/* the exit that ended the run */
 };
+
+static void *oracle_churn(void *arg)
+{
+	struct oracle *o = arg;
+	int prot = PROT_READ | PROT_WRITE;
+
+	while (!atomic_load(&o->stop_churn)) {
+		prot ^= PROT_EXEC;
+		if (mprotect(o->bufs[0], PAGE, prot) ||
+		    mprotect(o->bufs[1], PAGE, prot))
+			atomic_store(&o->churn_err, errno);
+		atomic_fetch_add(&o->churned, 2);
+		usleep(200);
+	}
+	return NULL;
+}
 
 static void *oracle_vcpu(void *arg)
 {
@@ -1113,10 +1150,11 @@ TEST_F_TIMEOUT(vcpu, coherence_oracle, 300)
 	static const char *const ops[] = {
 		"memslot moves", "MADV_DONTNEED", "new mapping", "mprotect",
 	};
-	struct oracle o = { .vcpu = &self->vcpu };
-	atomic_uint *ctl;
 	char *bufs[2], buf[256];
-	pthread_t thread;
+	struct oracle o = { .vcpu = &self->vcpu, .bufs = bufs };
+	struct vmmu_vm_stats st = {};
+	pthread_t thread, churn;
+	atomic_uint *ctl;
 	int cur = 0, g;
 
 	ctl = guest_alloc(PAGE, PAGE);
@@ -1132,6 +1170,14 @@ TEST_F_TIMEOUT(vcpu, coherence_oracle, 300)
 	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_poll_report, CTL_GPA,
 				     ORACLE_GPA, 0, 0));
 	ASSERT_EQ(0, pthread_create(&thread, NULL, oracle_vcpu, &o));
+	/*
+	 * Bounded policy: hold each invalidation in flight a little, so that
+	 * updates often find the churn's in flight and publish while new
+	 * ones begin (the seed policy would wait those out).
+	 */
+	if (variant->vmmu_flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT)
+		ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", "2"));
+	ASSERT_EQ(0, pthread_create(&churn, NULL, oracle_churn, &o));
 
 	for (g = 1; g <= ORACLE_ROUNDS && !atomic_load(&o.bad); g++) {
 		double deadline = now_ms() + 10000;
@@ -1180,16 +1226,28 @@ TEST_F_TIMEOUT(vcpu, coherence_oracle, 300)
 			usleep(50);
 		}
 	}
+	atomic_store(&o.stop_churn, true);
+	ASSERT_EQ(0, pthread_join(churn, NULL));
+	vmmu_set_param("mn_inject_delay_ms", "0");
 	atomic_store(ctl, ~0U);
 	ASSERT_EQ(0, pthread_join(thread, NULL));
+	if (variant->backend == GUEST_VMMU)
+		ASSERT_EQ(0, vmmu_get_stats(self->vm.fd, &st));
 
 	EXPECT_EQ(0, atomic_load(&o.bad))
 		TH_LOG("generation %u (%s) read as %u: a stale translation",
 		       o.bad_gen, ops[o.bad_gen % 4], o.bad_value);
 	EXPECT_EQ(0, o.err);
+	EXPECT_EQ(0, atomic_load(&o.churn_err));
 	EXPECT_TRUE(is_done(&o.last, 0))
 		TH_LOG("%s", guest_exit_str(&o.last, buf, sizeof(buf)));
-	TH_LOG("%d generations checked", g - 1);
+	TH_LOG("%d generations checked, %ld churning mprotects, %llu invalidations begun while an update was pending",
+	       g - 1, atomic_load(&o.churned), st.invalidations_conservative);
+	if (variant->vmmu_flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT) {
+		EXPECT_EQ(0, st.invalidations_unrecorded);
+		/* The path this variant is here for was taken. */
+		EXPECT_LT(0, st.invalidations_conservative);
+	}
 	guest_free(ctl, PAGE);
 	guest_free(bufs[0], PAGE);
 	guest_free(bufs[1], PAGE);

@@ -34,6 +34,14 @@
  *   elision); for measuring what the elision buys.
  */
 #define VMMU_VM_MN_NO_LOCK_ELISION	0x1
+/*
+ * VMMU_VM_MEMSLOT_BOUNDED_WAIT: a memslot update waits only for the
+ *   invalidations already in flight when it asks to publish, never for
+ *   later ones (docs/locking.md, "Memslot publication policies").  Without
+ *   it, an update waits for a moment with no invalidation in flight, which
+ *   a steady stream of overlapping ones can put off indefinitely.
+ */
+#define VMMU_VM_MEMSLOT_BOUNDED_WAIT	0x2
 
 struct vmmu_create_vm {
 	__u32 type;		/* VMMU_VM_TYPE_* */
@@ -125,7 +133,14 @@ struct vmmu_vm_stats {
 	__u64 exits_intr;		/* host interrupts and signals */
 	__u64 exits_other;
 	__u64 vcpu_kicks;		/* IPIs to make a vCPU leave the guest */
+	/* memslot publication (VMMU_VM_MEMSLOT_BOUNDED_WAIT) */
+	__u64 memslot_policy;		/* VMMU_MEMSLOT_POLICY_* */
+	__u64 invalidations_conservative; /* locked: an update was pending */
+	__u64 invalidations_unrecorded;	/* no record free: the seed's rule */
 };
+
+#define VMMU_MEMSLOT_POLICY_SEED	0	/* wait for no invalidation */
+#define VMMU_MEMSLOT_POLICY_BOUNDED	1	/* wait for those in flight */
 
 /*
  * Extensions, for VMMU_CHECK_EXTENSION.  The answer is 0 for an extension the
