@@ -531,10 +531,16 @@ def plot(res, outdir, emulated):
         rng = random.Random(1)
         for i, (b, v) in enumerate(zip(order, data), 1):
             xs = [i + rng.uniform(-0.15, 0.15) for _ in v]
-            ax1.scatter(xs, v, s=14, alpha=0.7, color=COLORS.get(b, "k"), zorder=3)
+            # Starved updates (at the cutoff) as crosses.
+            cen = [pu is not None and x >= cut for x in v]
+            for mark, keep in (("o", False), ("x", True)):
+                sel = [(x, y) for x, y, c in zip(xs, v, cen) if c == keep]
+                if sel:
+                    ax1.scatter([x for x, _ in sel], [y for _, y in sel], s=14 if mark == "o" else 30,
+                                alpha=0.7, color=COLORS.get(b, "k"), marker=mark, zorder=3)
         ax1.set_ylabel(r["metric"])
         ax1.yaxis.set_major_formatter(plain)
-        ax1.set_title("updates, all samples (box: quartiles)" if pu else
+        ax1.set_title("updates, all samples (box: quartiles; x: starved)" if pu else
                       "samples (box: quartiles)")
         ax1.grid(axis="y", alpha=0.3)
         for b, v in zip(order, data):
@@ -551,7 +557,7 @@ def plot(res, outdir, emulated):
         ax2.set_ylabel("fraction of updates" if pu else "fraction of samples")
         ax2.set_title("ECDF")
         ax2.grid(alpha=0.3)
-        ax2.legend(loc="lower right", fontsize=9)
+        ax2.legend(loc="upper left" if pu else "lower right", fontsize=9)
         # Spread over decades (scheduler-tick waits): a log scale.
         lo = min(min(v) for v in data)
         hi = max(max(v) for v in data)
@@ -561,7 +567,7 @@ def plot(res, outdir, emulated):
             ax1.yaxis.set_major_formatter(plain)
             ax2.xaxis.set_major_formatter(plain)
             ax1.set_title(("updates, all samples" if pu else "samples")
-                          + " (box: quartiles; log scale)")
+                          + " (box: quartiles; log scale" + ("; x: starved)" if pu else ")"))
         sub = "EMULATED (QEMU TCG): code-path ratios, not hardware times" if emulated \
             else "hardware run"
         direction = "higher is better" if r["higher"] else "lower is better"
