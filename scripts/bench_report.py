@@ -15,6 +15,10 @@ warm-up) samples; the ratio of two medians with a 95% percentile-bootstrap
 interval (both groups resampled with replacement, 4000 times, a fixed
 seed); a difference is called significant when the interval excludes 1.
 
+memslot_overlap_storm's samples each hold several updates, starved ones
+censored at a cutoff: its updates are also pooled per backend into
+percentiles, with vmmu's wait and conservative-invalidation counters.
+
 The traced phase (bench_vmmu's "trace" records, after the timed samples)
 becomes a latency breakdown: percentiles and histograms (trace_<workload>
 .svg/.png) of the time in each backend's invalidate_range_start callback
@@ -685,7 +689,10 @@ def main(argv):
             f"({BOOT} resamples of both groups); *significant* means the interval "
             "excludes 1. n is the number of samples per backend, in the column "
             "order of the table. vmmu-nle is vmmu with VMMU_VM_MN_NO_LOCK_ELISION "
-            "(every invalidation takes the MMU lock).", ""]
+            "(every invalidation takes the MMU lock); vmmu-bnd is vmmu with "
+            "VMMU_VM_MEMSLOT_BOUNDED_WAIT (a memslot update waits only for the "
+            "invalidations in flight when it asks to publish), and vmmu-bnd/vmmu "
+            "compares it with the default (seed) policy.", ""]
     if problems:
         rep += ["## Problems", ""] + [f"- {p}" for p in problems] + [""]
     rep += ["## Workloads", ""]
