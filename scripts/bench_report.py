@@ -15,6 +15,10 @@ warm-up) samples; the ratio of two medians with a 95% percentile-bootstrap
 interval (both groups resampled with replacement, 4000 times, a fixed
 seed); a difference is called significant when the interval excludes 1.
 
+memslot_overlap_storm's samples each hold several updates, starved ones
+censored at a cutoff: its updates are also pooled per backend into
+percentiles, with vmmu's wait and conservative-invalidation counters.
+
 The traced phase (bench_vmmu's "trace" records, after the timed samples)
 becomes a latency breakdown: percentiles and histograms (trace_<workload>
 .svg/.png) of the time in each backend's invalidate_range_start callback
@@ -29,11 +33,11 @@ import sys
 
 # What bench_vmmu runs: workload -> backends.  Keep in step with its table.
 WORKLOADS = {
-    "demand_4k": ["kvm", "vmmu"],
-    "demand_thp": ["kvm", "vmmu"],
+    "demand_4k": ["kvm", "vmmu", "vmmu-bnd"],
+    "demand_thp": ["kvm", "vmmu", "vmmu-bnd"],
     "refault": ["kvm", "vmmu", "vmmu-nle"],
-    "unrelated_inval": ["none", "kvm", "vmmu", "vmmu-nle"],
-    "unrelated_inval_vcpu": ["none", "kvm", "vmmu", "vmmu-nle"],
+    "unrelated_inval": ["none", "kvm", "vmmu", "vmmu-nle", "vmmu-bnd"],
+    "unrelated_inval_vcpu": ["none", "kvm", "vmmu", "vmmu-nle", "vmmu-bnd"],
     "memslot_create": ["kvm", "vmmu", "vmmu-nle"],
     "memslot_delete": ["kvm", "vmmu", "vmmu-nle"],
     "memslot_move": ["kvm", "vmmu", "vmmu-nle"],
@@ -42,6 +46,7 @@ WORKLOADS = {
     "memslot_storm_wait": ["vmmu", "vmmu-nle"],
     "memslot_storm_move": ["kvm", "vmmu", "vmmu-nle"],
     "memslot_storm_move_wait": ["vmmu", "vmmu-nle"],
+    "memslot_overlap_storm": ["kvm", "vmmu", "vmmu-bnd"],
     "dirty_log": ["kvm", "vmmu"],
     "exits": ["kvm", "vmmu"],
 }
@@ -56,6 +61,9 @@ MADE_BY = {
 NO_KVM = {"memslot_storm_wait", "memslot_storm_move_wait"}
 # Compared with the same loop in a process with no VM.
 VS_NONE = {"unrelated_inval", "unrelated_inval_vcpu"}
+# Each sample holds several updates, censored at a cutoff when starved:
+# reported per update, pooled over the measured samples.
+PER_UPDATE = {"memslot_overlap_storm"}
 # Workloads with a traced phase, and its backends.
 TRACED = {
     "refault": ["kvm", "vmmu", "vmmu-nle"],
@@ -76,6 +84,7 @@ KEY_TESTS = {
     "memslot_storm_wait": "none (KVM counts no such wait)",
     "memslot_storm_move": "memslot_perf_test's move test, under memslot_modification_stress_test's kind of load",
     "memslot_storm_move_wait": "none (KVM counts no such wait)",
+    "memslot_overlap_storm": "memslot_modification_stress_test (memslot updates under invalidations)",
     "dirty_log": "dirty_log_perf_test",
     "exits": "none (cf. kvm-unit-tests vmexit)",
 }
@@ -131,6 +140,31 @@ def verdict(lo, hi, higher_is_better, who="vmmu"):
     return f"yes ({who} {'better' if better else 'worse'})"
 
 
+def per_update(w, samples, groups):
+    """backend -> the updates of all measured samples, pooled, and the
+    vmmu counters summed; an update at the cutoff was starved (censored)."""
+    out = {}
+    for b in groups:
+        ss = [s for s in samples if s["workload"] == w and s["backend"] == b
+              and not s.get("warmup")]
+        ups = sorted(u for s in ss for u in s.get("updates_us", []))
+        cut = max((s.get("cutoff_us", 0) for s in ss), default=0)
+        d = {"updates": ups, "cutoff": cut,
+             "censored": sum(s.get("censored", 0) for s in ss),
+             "samples_censored": sum(1 for s in ss if s.get("censored")),
+             "samples": len(ss),
+             # The storm's pace: its rounds over the time the updates took.
+             "storm_rate": sum(s.get("storm_rounds", 0) for s in ss) /
+             (sum(s.get("storm_ms", 0) for s in ss) / 1000 or float("nan"))}
+        if b != "kvm":
+            for k in ("published", "waited", "wait_us_total", "invalidations",
+                      "conservative", "unrecorded"):
+                d[k] = sum(s.get(k, 0) for s in ss)
+            d["wait_us_max"] = max((s.get("wait_us_max", 0) for s in ss), default=0)
+        out[b] = d
+    return out
+
+
 def analyse(samples, rng):
     """workload -> dict of medians, ratios, n."""
     out = {}
@@ -153,6 +187,11 @@ def analyse(samples, rng):
                 row["ratio"][(b, "kvm")] = boot_ratio(g[b], g["kvm"], rng)
             if base == "none" and b != "none" and "none" in g:
                 row["ratio"][(b, "none")] = boot_ratio(g[b], g["none"], rng)
+        # The bounded policy against the seed one, on the same work.
+        if w not in NO_KVM and "vmmu" in g and "vmmu-bnd" in g:
+            row["ratio"][("vmmu-bnd", "vmmu")] = boot_ratio(g["vmmu-bnd"], g["vmmu"], rng)
+        if w in PER_UPDATE:
+            row["per_update"] = per_update(w, samples, g)
         if w in NO_KVM and "vmmu" in g and "vmmu-nle" in g:
             row["ratio"][("vmmu-nle", "vmmu")] = boot_ratio(g["vmmu-nle"], g["vmmu"], rng)
             row["updates"] = {b: sum(s.get("updates", 0) for s in samples
@@ -169,10 +208,51 @@ def analyse(samples, rng):
     return out
 
 
+def per_update_table(w, r):
+    """The updates of a PER_UPDATE workload, pooled: percentiles with the
+    starved ones (censored at the cutoff), and vmmu's own counters."""
+    pu = r["per_update"]
+    cut = max(d["cutoff"] for d in pu.values())
+
+    def p(v, q):
+        x = pct(v, q)
+        return f"≥ {fmt(x)} (starved)" if v and x >= cut else fmt(x)
+
+    lines = [f"{w}: every update of the measured samples, pooled; an update still "
+             f"running after {fmt(cut / 1000)} ms was starved: the storm was paused "
+             "so that it could finish, and it counts at the cutoff (censored), so a "
+             "percentile at the cutoff is a lower bound. waits, conservative and "
+             "unrecorded: the vmmu VMs' VMMU_GET_STATS (summed over the samples; "
+             "KVM has no such counters):", "",
+             "| backend | updates | starved | samples with a starved update | p50 µs "
+             "| p99 | max | publications that waited | mean wait µs/publication "
+             "| longest wait µs | conservative invalidations | unrecorded | storm rounds/s |",
+             "|" + "---|" * 13]
+    for b in WORKLOADS[w]:
+        d = pu.get(b)
+        if not d:
+            continue
+        v, n = d["updates"], len(d["updates"])
+        cells = [b, str(n), f"{d['censored']} ({100 * d['censored'] / n:.0f}%)" if n else "0",
+                 f"{d['samples_censored']} of {d['samples']}", p(v, 50), p(v, 99),
+                 p(v, 100)]
+        if b == "kvm":
+            cells += ["n/a (no counter)"] * 3 + ["n/a"] * 2
+        else:
+            u = d["published"]
+            cells += [f"{d['waited']} of {u}", fmt(d["wait_us_total"] / u) if u else "n/a",
+                      fmt(d["wait_us_max"]),
+                      f"{d['conservative']} of {d['invalidations']}", str(d["unrecorded"])]
+        cells.append(fmt(d["storm_rate"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def table(res, emulated):
     head = ("| workload | metric | KVM median | vmmu median | vmmu/KVM [95% CI] "
-            "| significant | vmmu-nle median | vmmu-nle/KVM [95% CI] | n |")
-    lines = [head, "|" + "---|" * 9]
+            "| significant | vmmu-nle median | vmmu-nle/KVM [95% CI] "
+            "| vmmu-bnd median | vmmu-bnd/KVM [95% CI] | vmmu-bnd/vmmu [95% CI] | n |")
+    lines = [head, "|" + "---|" * 12]
     for w, r in res.items():
         m, n = r["median"], r["n"]
         cells = [w, r["metric"] + (" (higher is better)" if r["higher"] else
@@ -187,12 +267,21 @@ def table(res, emulated):
         else:
             cells += ["n/a", "n/a"]
         if w in NO_KVM:
-            pass
-        elif ("vmmu-nle", "kvm") in r["ratio"]:
-            q, lo, hi = r["ratio"][("vmmu-nle", "kvm")]
-            cells += [fmt(m["vmmu-nle"]), f"{q:.3f} [{lo:.3f}, {hi:.3f}]"]
+            cells += ["", "", ""]
         else:
-            cells += ["", ""]
+            for b in ("vmmu-nle", "vmmu-bnd"):
+                if (b, "kvm") in r["ratio"]:
+                    q, lo, hi = r["ratio"][(b, "kvm")]
+                    cells += [fmt(m[b]), f"{q:.3f} [{lo:.3f}, {hi:.3f}]"]
+                else:
+                    cells += ["", ""]
+            if ("vmmu-bnd", "vmmu") in r["ratio"]:
+                q, lo, hi = r["ratio"][("vmmu-bnd", "vmmu")]
+                cells.append(f"{q:.3f} [{lo:.3f}, {hi:.3f}]"
+                             + (f" ({verdict(lo, hi, r['higher'], 'vmmu-bnd')[5:-1]})"
+                                if verdict(lo, hi, r["higher"]) != "no" else ""))
+            else:
+                cells.append("")
         cells.append("/".join(str(n[b]) for b in WORKLOADS[w] if b in n))
         lines.append("| " + " | ".join(cells) + " |")
     extra = []
@@ -211,7 +300,7 @@ def table(res, emulated):
                   "|---|---|---|---|" + ("---|" if st else ""),
                   f"| none | {fmt(r['median']['none'])} | 1 | {r['n']['none']} |"
                   + (f" {st.get('none', 0)} |" if st else "")]
-        for b in ("kvm", "vmmu", "vmmu-nle"):
+        for b in ("kvm", "vmmu", "vmmu-nle", "vmmu-bnd"):
             if (b, "none") in r["ratio"]:
                 q, lo, hi = r["ratio"][(b, "none")]
                 extra.append(f"| {b} | {fmt(r['median'][b])} | {q:.3f} [{lo:.3f}, {hi:.3f}] "
@@ -239,14 +328,17 @@ def table(res, emulated):
                 cells.append("n/a")
             cells.append("/".join(str(r["n"][b]) for b in WORKLOADS[w] if b in r["n"]))
             extra.append("| " + " | ".join(cells) + " |")
+    for w in [w for w in res if w in PER_UPDATE]:
+        extra += [""] + per_update_table(w, res[w])
     banner = [f"**{EMU_BANNER}**", ""] if emulated else \
         ["Hardware run (real SVM/VMX, the running kernel).", ""]
     return banner + lines + extra
 
 
-COLORS = {"none": "#777777", "kvm": "#1f77b4", "vmmu": "#d62728", "vmmu-nle": "#ff7f0e"}
+COLORS = {"none": "#777777", "kvm": "#1f77b4", "vmmu": "#d62728", "vmmu-nle": "#ff7f0e",
+          "vmmu-bnd": "#2ca02c"}
 # Histograms overlap: the line style tells them apart too.
-STYLES = {"kvm": "-", "vmmu": "--", "vmmu-nle": ":"}
+STYLES = {"kvm": "-", "vmmu": "--", "vmmu-nle": ":", "vmmu-bnd": "-."}
 
 
 def pct(v, p):
@@ -433,27 +525,43 @@ def plot(res, outdir, emulated):
         order = [b for b in WORKLOADS[w] if b in r["groups"]]
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
         data = [r["groups"][b] for b in order]
+        pu = r.get("per_update")
+        if pu:
+            # Every update, not the samples' medians: the tail is the point.
+            data = [pu[b]["updates"] or [float("nan")] for b in order]
+            cut = max(d["cutoff"] for d in pu.values())
         ax1.boxplot(data, labels=order, showfliers=False, widths=0.5,
                     medianprops={"color": "black", "linewidth": 2})
         rng = random.Random(1)
         for i, (b, v) in enumerate(zip(order, data), 1):
             xs = [i + rng.uniform(-0.15, 0.15) for _ in v]
-            ax1.scatter(xs, v, s=14, alpha=0.7, color=COLORS.get(b, "k"), zorder=3)
+            # Starved updates (at the cutoff) as crosses.
+            cen = [pu is not None and x >= cut for x in v]
+            for mark, keep in (("o", False), ("x", True)):
+                sel = [(x, y) for x, y, c in zip(xs, v, cen) if c == keep]
+                if sel:
+                    ax1.scatter([x for x, _ in sel], [y for _, y in sel], s=14 if mark == "o" else 30,
+                                alpha=0.7, color=COLORS.get(b, "k"), marker=mark, zorder=3)
         ax1.set_ylabel(r["metric"])
         ax1.yaxis.set_major_formatter(plain)
-        ax1.set_title("samples (box: quartiles)")
+        ax1.set_title("updates, all samples (box: quartiles; x: starved)" if pu else
+                      "samples (box: quartiles)")
         ax1.grid(axis="y", alpha=0.3)
         for b, v in zip(order, data):
             xs = sorted(v)
             ys = [(i + 1) / len(xs) for i in range(len(xs))]
             ax2.step(xs, ys, where="post", label=f"{b} (n={len(xs)})",
                      color=COLORS.get(b, "k"), linewidth=1.8)
+        if pu:
+            for line in (ax1.axhline, ax2.axvline):
+                line(cut, color="black", linestyle="--", linewidth=1,
+                     label=f"cutoff {fmt(cut / 1000)} ms: starved (censored)")
         ax2.set_xlabel(r["metric"])
         ax2.xaxis.set_major_formatter(plain)
-        ax2.set_ylabel("fraction of samples")
+        ax2.set_ylabel("fraction of updates" if pu else "fraction of samples")
         ax2.set_title("ECDF")
         ax2.grid(alpha=0.3)
-        ax2.legend(loc="lower right", fontsize=9)
+        ax2.legend(loc="upper left" if pu else "lower right", fontsize=9)
         # Spread over decades (scheduler-tick waits): a log scale.
         lo = min(min(v) for v in data)
         hi = max(max(v) for v in data)
@@ -462,7 +570,8 @@ def plot(res, outdir, emulated):
             ax2.set_xscale("log")
             ax1.yaxis.set_major_formatter(plain)
             ax2.xaxis.set_major_formatter(plain)
-            ax1.set_title("samples (box: quartiles; log scale)")
+            ax1.set_title(("updates, all samples" if pu else "samples")
+                          + " (box: quartiles; log scale" + ("; x: starved)" if pu else ")"))
         sub = "EMULATED (QEMU TCG): code-path ratios, not hardware times" if emulated \
             else "hardware run"
         direction = "higher is better" if r["higher"] else "lower is better"
@@ -580,7 +689,10 @@ def main(argv):
             f"({BOOT} resamples of both groups); *significant* means the interval "
             "excludes 1. n is the number of samples per backend, in the column "
             "order of the table. vmmu-nle is vmmu with VMMU_VM_MN_NO_LOCK_ELISION "
-            "(every invalidation takes the MMU lock).", ""]
+            "(every invalidation takes the MMU lock); vmmu-bnd is vmmu with "
+            "VMMU_VM_MEMSLOT_BOUNDED_WAIT (a memslot update waits only for the "
+            "invalidations in flight when it asks to publish), and vmmu-bnd/vmmu "
+            "compares it with the default (seed) policy.", ""]
     if problems:
         rep += ["## Problems", ""] + [f"- {p}" for p in problems] + [""]
     rep += ["## Workloads", ""]

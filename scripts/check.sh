@@ -282,6 +282,7 @@ bench_report() {
 		"$dir/bench-smoke" --meta emulated=true --check || return 1
 	for f in report.md meta.json samples.jsonl demand_4k.png exits.svg \
 		memslot_move.png unrelated_inval_vcpu.png memslot_storm_wait.png \
+		memslot_overlap_storm.png \
 		trace_refault.png trace_memslot_storm_create.svg trace_memslot_storm_move.png; do
 		[ -s "$dir/bench-smoke/$f" ] || { echo "no $f" >&2; return 1; }
 	done

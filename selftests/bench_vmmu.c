@@ -10,6 +10,8 @@
  *   bench_vmmu [--quick] [--reps N] [--warmup N] [--mib N] [--only W,...]
  *              [--io-iters N] [--inval-ms N] [--sample-timeout S]
  *              [--trace-reps N] [--vcpu-cpu same|other]
+ *              [--overlap-reps N] [--overlap-pairs N]
+ *              [--overlap-cutoff-ms N] [--overlap-mib N] [--overlap-threads N]
  *   bench_vmmu -t smoke      tiny sizes, two repetitions, TAP around the
  *                            JSON (the boot lane of make check)
  *
@@ -20,8 +22,9 @@
  *   {"type":"sample","workload":"exits","metric":"exits/s",
  *    "higher_is_better":true,"backend":"kvm","rep":3,"warmup":false,
  *    "value":12345.6}
- * Backends: kvm, vmmu, vmmu-nle (vmmu with VMMU_VM_MN_NO_LOCK_ELISION) and,
- * for unrelated_inval*, none (the same loop in a process without any VM).
+ * Backends: kvm, vmmu, vmmu-nle (vmmu with VMMU_VM_MN_NO_LOCK_ELISION),
+ * vmmu-bnd (vmmu with VMMU_VM_MEMSLOT_BOUNDED_WAIT) and, for
+ * unrelated_inval*, none (the same loop in a process without any VM).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,11 +55,25 @@
 #define BENCH_SLOT	1
 #define BENCH_GPA	(1ULL << 30)	/* inside the library's identity map */
 #define MOVE_GPA	(3ULL << 30)	/* where memslot_move moves the slot to */
+#define OV_MAX_THREADS	16		/* memslot_overlap_storm's storm */
 
-enum backend { B_NONE, B_KVM, B_VMMU, B_VMMU_NLE, B_NR };
+enum backend { B_NONE, B_KVM, B_VMMU, B_VMMU_NLE, B_VMMU_BND, B_NR };
 static const char *const backend_names[B_NR] = {
-	"none", "kvm", "vmmu", "vmmu-nle",
+	"none", "kvm", "vmmu", "vmmu-nle", "vmmu-bnd",
 };
+
+/* The VMMU_CREATE_VM flags of a vmmu backend. */
+static __u32 vmmu_flags(enum backend b)
+{
+	return b == B_VMMU_NLE ? VMMU_VM_MN_NO_LOCK_ELISION :
+	       b == B_VMMU_BND ? VMMU_VM_MEMSLOT_BOUNDED_WAIT : 0;
+}
+
+/* A VM of backend @b with no memslot and no vCPU: its fd, or -errno. */
+static int new_vm(enum backend b)
+{
+	return b == B_KVM ? kvm_new_vm() : vmmu_new_vm(VMMU_VM_TYPE_HOST, vmmu_flags(b));
+}
 
 static struct {
 	int reps, warmup;
@@ -67,12 +84,19 @@ static struct {
 	unsigned int sample_timeout_s;	/* the watchdog of one sample */
 	int trace_reps;			/* traced repetitions per backend, 0: none */
 	bool vcpu_other_cpu;		/* unrelated_inval_vcpu: the vCPU on CPU 1 */
+	/* memslot_overlap_storm */
+	int overlap_reps;		/* measured repetitions (0: the default) */
+	unsigned int overlap_pairs;	/* create/delete pairs per sample */
+	unsigned int overlap_cutoff_ms;	/* an update is starved past this */
+	unsigned long overlap_mib;	/* each storm thread's memory */
+	int overlap_threads;		/* storm threads */
 	const char *only;
 	bool smoke;
 } opt = {
 	.reps = 50, .warmup = 3, .mib = 32, .io_iters = 20000,
 	.inval_s = 0.5, .slot_rounds = 10, .sample_timeout_s = 60,
-	.trace_reps = 8,
+	.trace_reps = 8, .overlap_pairs = 4, .overlap_cutoff_ms = 200,
+	.overlap_mib = 64, .overlap_threads = 8,
 };
 
 static double t_start;
@@ -264,8 +288,21 @@ struct workload {
 	int (*trace)(struct workload *w, enum backend b);
 };
 
+static bool few_reps(const struct workload *w);
+
+/* Repetitions of @w: opt.reps, or fewer for the costly few_reps(). */
+static int reps_of(const struct workload *w)
+{
+	return few_reps(w) ? opt.overlap_reps : opt.reps;
+}
+
+static int warmup_of(const struct workload *w)
+{
+	return few_reps(w) && opt.warmup > 1 ? 1 : opt.warmup;
+}
+
 /* Extra JSON members for the next sample record (",\"k\":v..."), or "". */
-static char sample_extra[256];
+static char sample_extra[2048];
 
 static void sample_rec(const struct workload *w, enum backend b, int rep,
 		       double value)
@@ -274,7 +311,7 @@ static void sample_rec(const struct workload *w, enum backend b, int rep,
 	       "\"higher_is_better\":%s,\"backend\":\"%s\",\"rep\":%d,"
 	       "\"warmup\":%s,\"value\":%.9g%s}\n", w->name, w->metric,
 	       w->higher_is_better ? "true" : "false", backend_names[b],
-	       rep - opt.warmup, rep < opt.warmup ? "true" : "false", value,
+	       rep - warmup_of(w), rep < warmup_of(w) ? "true" : "false", value,
 	       sample_extra);
 	sample_extra[0] = 0;
 }
@@ -292,8 +329,9 @@ static double unit_cost(const char *name)
 		const char *name;
 		double s;
 	} costs[] = {
-		{ "demand_4k", 1.4 }, { "demand_thp", 0.3 }, { "refault", 2.6 },
-		{ "unrelated_inval", 2.4 }, { "unrelated_inval_vcpu", 2.4 },
+		{ "demand_4k", 2.1 }, { "demand_thp", 0.45 }, { "refault", 2.6 },
+		{ "unrelated_inval", 3.0 }, { "unrelated_inval_vcpu", 3.0 },
+		{ "memslot_overlap_storm", 4 },
 		{ "memslot_storm_create", 0.9 }, { "memslot_storm_move", 0.3 },
 		{ "dirty_log", 0.7 }, { "exits", 1.0 }, { "trace:refault", 10 },
 		{ "trace:memslot_storm_create", 3 }, { "trace:memslot_storm_move", 3 },
@@ -444,10 +482,14 @@ static void meta_rec(void)
 	printf("{\"type\":\"config\",\"reps\":%d,\"warmup\":%d,\"mib\":%lu,"
 	       "\"io_iters\":%lu,\"inval_s\":%g,\"slot_rounds\":%u,"
 	       "\"sample_timeout_s\":%u,\"trace_reps\":%d,\"vcpu_cpu\":\"%s\","
-	       "\"smoke\":%s,\"only\":",
+	       "\"overlap_reps\":%d,\"overlap_pairs\":%u,\"overlap_cutoff_ms\":%u,"
+	       "\"overlap_mib\":%lu,\"overlap_threads\":%d,\"smoke\":%s,\"only\":",
 	       opt.reps, opt.warmup, opt.mib, opt.io_iters, opt.inval_s,
 	       opt.slot_rounds, opt.sample_timeout_s, opt.trace_reps,
-	       opt.vcpu_other_cpu ? "other" : "same", opt.smoke ? "true" : "false");
+	       opt.vcpu_other_cpu ? "other" : "same", opt.overlap_reps,
+	       opt.overlap_pairs, opt.overlap_cutoff_ms, opt.overlap_mib,
+	       opt.overlap_threads,
+	       opt.smoke ? "true" : "false");
 	if (opt.only)
 		json_str(opt.only);
 	else
@@ -498,8 +540,7 @@ static int bvm_create(struct bench_vm *v, enum backend b, bool thp,
 		guest_free(v->mem, v->size);
 		return r;
 	}
-	r = guest_vm_create_flags(&v->vm, guest_backend(b),
-				  b == B_VMMU_NLE ? VMMU_VM_MN_NO_LOCK_ELISION : 0);
+	r = guest_vm_create_flags(&v->vm, guest_backend(b), vmmu_flags(b));
 	if (r) {
 		guest_free(v->mem, v->size);
 		return r;
@@ -616,11 +657,13 @@ static const char *const notifier_fn[B_NR] = {
 	[B_KVM] = "kvm_mmu_notifier_invalidate_range_start",
 	[B_VMMU] = "vmmu_mn_invalidate_range_start",
 	[B_VMMU_NLE] = "vmmu_mn_invalidate_range_start",
+	[B_VMMU_BND] = "vmmu_mn_invalidate_range_start",
 };
 static const char *const publish_fn[B_NR] = {
 	[B_KVM] = "kvm_swap_active_memslots",
 	[B_VMMU] = "vmmu_wait_and_publish_memslots",
 	[B_VMMU_NLE] = "vmmu_wait_and_publish_memslots",
+	[B_VMMU_BND] = "vmmu_wait_and_publish_memslots",
 };
 
 /* Where tracefs is mounted, or NULL. */
@@ -715,6 +758,8 @@ static int trace_setup_all(void)
 		}
 	}
 	memcpy(tr_state.fn_ok[B_VMMU_NLE], tr_state.fn_ok[B_VMMU],
+	       sizeof(tr_state.fn_ok[0]));
+	memcpy(tr_state.fn_ok[B_VMMU_BND], tr_state.fn_ok[B_VMMU],
 	       sizeof(tr_state.fn_ok[0]));
 	if (!any)
 		return tr_state.err = -ENOENT;
@@ -1006,6 +1051,8 @@ static int refault_setup(struct workload *w)
 	int b, r;
 
 	for (b = B_KVM; b < B_NR; b++) {
+		if (!(w->backends & (1u << b)))
+			continue;
 		r = bvm_create(&refault_vms[b], b, false, 0);
 		if (!r)
 			r = guest_touch(&refault_vms[b], 1);
@@ -1093,13 +1140,11 @@ static int inval_child(enum backend b, int fd)
 	if (!mem)
 		return ENOMEM;
 	memset(mem, 1, size);
-	if (b == B_KVM) {
-		vm = kvm_new_vm();
-		r = vm < 0 ? vm : kvm_set_memslot(vm, BENCH_SLOT, BENCH_GPA, size, mem);
-	} else if (b != B_NONE) {
-		vm = vmmu_new_vm(VMMU_VM_TYPE_HOST, b == B_VMMU_NLE ?
-				 VMMU_VM_MN_NO_LOCK_ELISION : 0);
-		r = vm < 0 ? vm : vmmu_set_memslot(vm, BENCH_SLOT, 0, BENCH_GPA, size, mem);
+	if (b != B_NONE) {
+		vm = new_vm(b);
+		r = vm < 0 ? vm : b == B_KVM ?
+		    kvm_set_memslot(vm, BENCH_SLOT, BENCH_GPA, size, mem) :
+		    vmmu_set_memslot(vm, BENCH_SLOT, 0, BENCH_GPA, size, mem);
 	}
 	if (r)
 		return -r;
@@ -1296,48 +1341,46 @@ static int unrelated_inval_vcpu(struct workload *w, enum backend b, int rep,
  * of the same repetition reports the deletes of those pairs.
  */
 static struct {
-	int kvm, vmmu, nle;
+	int vm[B_NR];		/* per backend of the workload, else -1 */
 	void *mem;
 	double *del[B_NR];	/* per repetition, -1 until measured */
-} ms = { .kvm = -1, .vmmu = -1, .nle = -1 };
+} ms = { .vm = { -1, -1, -1, -1, -1 } };
 
 static int memslot_setup(struct workload *w)
 {
 	for (int b = 0; b < B_NR; b++) {
-		ms.del[b] = malloc((opt.warmup + opt.reps) * sizeof(double));
+		ms.del[b] = malloc((warmup_of(w) + reps_of(w)) * sizeof(double));
 		if (!ms.del[b])
 			return -ENOMEM;
-		for (int i = 0; i < opt.warmup + opt.reps; i++)
+		for (int i = 0; i < warmup_of(w) + reps_of(w); i++)
 			ms.del[b][i] = -1;
 	}
 	ms.mem = guest_alloc(opt.mib * MIB, PAGE);
 	if (!ms.mem)
 		return -ENOMEM;
-	ms.kvm = kvm_new_vm();
-	ms.vmmu = vmmu_new_vm(VMMU_VM_TYPE_HOST, 0);
-	ms.nle = vmmu_new_vm(VMMU_VM_TYPE_HOST, VMMU_VM_MN_NO_LOCK_ELISION);
-	if (ms.kvm < 0 || ms.vmmu < 0 || ms.nle < 0) {
-		error_rec(w->name, "all", "creating the VMs: %d %d %d",
-			  ms.kvm, ms.vmmu, ms.nle);
-		return -EIO;
+	for (int b = B_KVM; b < B_NR; b++) {
+		if (!(w->backends & (1u << b)))
+			continue;
+		ms.vm[b] = new_vm(b);
+		if (ms.vm[b] < 0) {
+			error_rec(w->name, backend_names[b], "creating the VM: %s",
+				  strerror(-ms.vm[b]));
+			return ms.vm[b];
+		}
 	}
 	return 0;
 }
 
 static void memslot_teardown(struct workload *w)
 {
-	if (ms.kvm >= 0)
-		close(ms.kvm);
-	if (ms.vmmu >= 0)
-		close(ms.vmmu);
-	if (ms.nle >= 0)
-		close(ms.nle);
 	guest_free(ms.mem, opt.mib * MIB);
 	for (int b = 0; b < B_NR; b++) {
+		if (ms.vm[b] >= 0)
+			close(ms.vm[b]);
+		ms.vm[b] = -1;
 		free(ms.del[b]);
 		ms.del[b] = NULL;
 	}
-	ms.kvm = ms.vmmu = ms.nle = -1;
 	ms.mem = NULL;
 }
 
@@ -1353,8 +1396,8 @@ static int memslot_create(struct workload *w, enum backend b, int rep,
 		     double *value)
 {
 	struct memslot_timing t;
-	int kvm = b == B_KVM ? ms.kvm : -1;
-	int vm = b == B_VMMU ? ms.vmmu : b == B_VMMU_NLE ? ms.nle : -1;
+	int kvm = b == B_KVM ? ms.vm[b] : -1;
+	int vm = b == B_KVM ? -1 : ms.vm[b];
 	int r;
 
 	r = memslot_timing_run(&t, kvm, vm, opt.slot_rounds, BENCH_SLOT,
@@ -1388,8 +1431,8 @@ static int memslot_move(struct workload *w, enum backend b, int rep,
 			double *value)
 {
 	struct memslot_timing t;
-	int kvm = b == B_KVM ? ms.kvm : -1;
-	int vm = b == B_VMMU ? ms.vmmu : b == B_VMMU_NLE ? ms.nle : -1;
+	int kvm = b == B_KVM ? ms.vm[b] : -1;
+	int vm = b == B_KVM ? -1 : ms.vm[b];
 	int r;
 
 	r = memslot_timing_move_run(&t, kvm, vm, opt.slot_rounds, BENCH_SLOT,
@@ -1430,7 +1473,7 @@ static struct {
 	struct storm_result *res[B_NR];	/* per repetition */
 	volatile bool stop;
 	volatile unsigned long rounds;
-} storm = { .vm = { -1, -1, -1, -1 } };
+} storm = { .vm = { -1, -1, -1, -1, -1 } };
 
 static void *storm_thread(void *arg)
 {
@@ -1463,15 +1506,12 @@ static int storm_vm_create(enum backend b)
 {
 	size_t size = opt.mib * MIB;
 
-	if (b == B_KVM) {
-		storm.vm[b] = kvm_new_vm();
-		return storm.vm[b] < 0 ? storm.vm[b] :
-		       kvm_set_memslot(storm.vm[b], STORM_SLOT, STORM_GPA, size,
-				       storm.storm_mem);
-	}
-	storm.vm[b] = vmmu_new_vm(VMMU_VM_TYPE_HOST, b == B_VMMU_NLE ?
-				  VMMU_VM_MN_NO_LOCK_ELISION : 0);
-	return storm.vm[b] < 0 ? storm.vm[b] :
+	storm.vm[b] = new_vm(b);
+	if (storm.vm[b] < 0)
+		return storm.vm[b];
+	return b == B_KVM ?
+	       kvm_set_memslot(storm.vm[b], STORM_SLOT, STORM_GPA, size,
+			       storm.storm_mem) :
 	       vmmu_set_memslot(storm.vm[b], STORM_SLOT, 0, STORM_GPA, size,
 				storm.storm_mem);
 }
@@ -1484,7 +1524,9 @@ static int storm_setup(struct workload *w)
 	if (r)
 		return r;
 	for (b = B_KVM; b < B_NR; b++) {
-		storm.res[b] = calloc(opt.warmup + opt.reps, sizeof(*storm.res[b]));
+		if (!(w->backends & (1u << b)))
+			continue;
+		storm.res[b] = calloc(warmup_of(w) + reps_of(w), sizeof(*storm.res[b]));
 		if (!storm.res[b])
 			return -ENOMEM;
 		r = storm_vm_create(b);
@@ -1643,6 +1685,246 @@ static int storm_move_trace(struct workload *w, enum backend b)
 }
 
 /*
+ * memslot_overlap_storm: memslot update latency while opt.overlap_threads
+ * threads (8: more than the guest's CPUs) keep overlapping MMU-notifier
+ * invalidations in flight on memory that is no guest memory, so that every
+ * backend's update meets them: KVM counts every invalidation of the mm,
+ * vmmu's seed policy waits for a moment with none in flight at all.  Each
+ * thread loops over its own opt.overlap_mib MiB chunk of 4 KiB pages:
+ * MADV_FREE of all of it, one invalidation that visits every entry, then
+ * a write to each page, which does not fault (MADV_FREE leaves the pages
+ * mapped): the invalidation is a large part of each round, and a thread
+ * preempted inside it stays in flight while the others run, so with more
+ * threads than CPUs they overlap.  No fault-injection knob: KVM has none.
+ *
+ * A sample: a fresh idle VM (no vCPU), opt.overlap_pairs create/delete
+ * pairs of a 2 MiB slot, each update timed and checked, each after a
+ * random pause of up to 10 ms: back to back, the updates after one that
+ * waited for a moment with nothing in flight would all fall into that
+ * quiet moment and measure it, not the storm.  An update still
+ * running after opt.overlap_cutoff_ms is starved: a controller thread
+ * pauses the storm (a wait for no invalidation in flight ends only when
+ * they stop; KVM's cannot be interrupted), and the update is recorded
+ * censored at the cutoff.  The sample's value is its median update (us);
+ * its record carries every update, how many were censored and, for vmmu,
+ * VMMU_GET_STATS's figures of the VM.
+ */
+#define OV_SLOT		2
+#define OV_SLOT_SIZE	(2 * MIB)
+#define OV_MAX_PAIRS	32
+
+static struct {
+	void *slot_mem;
+	char *chunk[OV_MAX_THREADS];
+	size_t chunk_size;
+	volatile bool stop, pause;
+	volatile unsigned long rounds[OV_MAX_THREADS];
+	pthread_mutex_t lock;		/* update_t0 against pause */
+	double update_t0;		/* ms; 0: no update running */
+} ov = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void *ov_storm_thread(void *arg)
+{
+	long i = (long)arg;
+	char *p = ov.chunk[i];
+
+	while (!ov.stop) {
+		if (ov.pause) {
+			usleep(1000);
+			continue;
+		}
+		madvise(p, ov.chunk_size, MADV_FREE);
+		for (size_t off = 0; off < ov.chunk_size; off += PAGE)
+			p[off]++;
+		ov.rounds[i]++;
+	}
+	return NULL;
+}
+
+/* Pauses the storm when an update runs past the cutoff, or the sample's. */
+static void *ov_controller(void *arg)
+{
+	while (!ov.stop) {
+		pthread_mutex_lock(&ov.lock);
+		if (timed_out || (ov.update_t0 &&
+				  now_ms() - ov.update_t0 >= opt.overlap_cutoff_ms))
+			ov.pause = true;
+		pthread_mutex_unlock(&ov.lock);
+		usleep(500);
+	}
+	return NULL;
+}
+
+static int overlap_setup(struct workload *w)
+{
+	ov.chunk_size = opt.overlap_mib * MIB;
+	ov.slot_mem = guest_alloc(OV_SLOT_SIZE, PAGE);
+	if (!ov.slot_mem)
+		return -ENOMEM;
+	for (int i = 0; i < opt.overlap_threads; i++) {
+		ov.chunk[i] = guest_alloc(ov.chunk_size, PAGE);
+		if (!ov.chunk[i] || madvise(ov.chunk[i], ov.chunk_size, MADV_NOHUGEPAGE))
+			return -ENOMEM;
+		memset(ov.chunk[i], 1, ov.chunk_size);
+	}
+	return 0;
+}
+
+static void overlap_teardown(struct workload *w)
+{
+	for (int i = 0; i < opt.overlap_threads; i++) {
+		guest_free(ov.chunk[i], ov.chunk_size);
+		ov.chunk[i] = NULL;
+	}
+	guest_free(ov.slot_mem, OV_SLOT_SIZE);
+	ov.slot_mem = NULL;
+}
+
+/* Update @i of a sample (even: create, odd: delete), then its check. */
+static int ov_update(const char *name, enum backend b, int vm, unsigned int i,
+		     double *ms)
+{
+	__u64 size = i & 1 ? 0 : OV_SLOT_SIZE;
+	struct vmmu_memslot_lookup l;
+	double t0 = now_ms();
+	int r;
+
+	pthread_mutex_lock(&ov.lock);
+	ov.update_t0 = t0;
+	pthread_mutex_unlock(&ov.lock);
+	r = b == B_KVM ? kvm_set_memslot(vm, OV_SLOT, BENCH_GPA, size, ov.slot_mem) :
+	    vmmu_set_memslot(vm, OV_SLOT, 0, BENCH_GPA, size, ov.slot_mem);
+	*ms = now_ms() - t0;
+	pthread_mutex_lock(&ov.lock);
+	ov.update_t0 = 0;
+	ov.pause = timed_out;
+	pthread_mutex_unlock(&ov.lock);
+	if (r) {
+		error_rec(name, backend_names[b], "update %u (%s): %s", i,
+			  size ? "create" : "delete", strerror(-r));
+		return r;
+	}
+	/* KVM: the slot's range is taken after a create; vmmu: the lookup. */
+	if (b == B_KVM) {
+		if (!size)
+			return 0;
+		r = kvm_set_memslot(vm, OV_SLOT + 1, BENCH_GPA + OV_SLOT_SIZE / 2,
+				    PAGE, ov.slot_mem);
+		r = r == -EEXIST ? 0 : r ?: -EBADMSG;
+	} else {
+		r = vmmu_lookup(vm, BENCH_GPA + OV_SLOT_SIZE / 2, &l);
+		if (size)
+			r = r ?: l.slot == OV_SLOT && l.slot_size == size ? 0 : -EBADMSG;
+		else
+			r = r == -ENOENT ? 0 : r ?: -EBADMSG;
+	}
+	if (r)
+		error_rec(name, backend_names[b], "update %u (%s) not seen: %s", i,
+			  size ? "create" : "delete", strerror(-r));
+	return r;
+}
+
+static int overlap_storm(struct workload *w, enum backend b, int rep,
+			 double *value)
+{
+	struct vmmu_vm_stats s0 = { .size = sizeof(s0) }, s1 = { .size = sizeof(s1) };
+	unsigned int n = 2 * opt.overlap_pairs, i, done = 0, censored = 0;
+	double ms[2 * OV_MAX_PAIRS];
+	unsigned int seed = rep * B_NR + b;
+	unsigned long rounds = 0;
+	double storm_t0 = 0;
+	pthread_t th[OV_MAX_THREADS], ctl;
+	int vm, r = 0, nth, len;
+	bool kvm = b == B_KVM;
+
+	vm = new_vm(b);
+	if (vm < 0)
+		return vm;
+	if (!kvm && (r = vmmu_get_stats(vm, &s0))) {
+		close(vm);
+		return r;
+	}
+	/* The flag took: the VM reports the policy asked for. */
+	if (!kvm && s0.memslot_policy != (b == B_VMMU_BND ? VMMU_MEMSLOT_POLICY_BOUNDED :
+					  VMMU_MEMSLOT_POLICY_SEED)) {
+		error_rec(w->name, backend_names[b], "memslot_policy is %llu",
+			  (unsigned long long)s0.memslot_policy);
+		close(vm);
+		return -EPROTO;
+	}
+	ov.stop = ov.pause = false;
+	for (nth = 0; nth < opt.overlap_threads; nth++) {
+		ov.rounds[nth] = 0;
+		if (pthread_create(&th[nth], NULL, ov_storm_thread, (void *)(long)nth))
+			break;
+	}
+	if (nth < opt.overlap_threads || pthread_create(&ctl, NULL, ov_controller, NULL)) {
+		r = -EAGAIN;
+		goto stop_storm;
+	}
+	/* Every thread past its first round: the storm is on. */
+	for (i = 0; i < opt.overlap_threads && !timed_out; )
+		if (ov.rounds[i])
+			i++;
+		else
+			usleep(1000);
+	storm_t0 = now_ms();
+	for (i = 0; i < n && !timed_out; i++) {
+		usleep(rand_r(&seed) % 10000);
+		r = ov_update(w->name, b, vm, i, &ms[i]);
+		if (r)
+			break;
+		/* Starved: what it would have taken is unknown, at least this. */
+		if (ms[i] >= opt.overlap_cutoff_ms) {
+			ms[i] = opt.overlap_cutoff_ms;
+			censored++;
+		}
+		done++;
+	}
+	storm_t0 = now_ms() - storm_t0;
+	ov.stop = true;
+	pthread_join(ctl, NULL);
+stop_storm:
+	ov.stop = true;
+	while (nth--) {
+		pthread_join(th[nth], NULL);
+		rounds += ov.rounds[nth];
+	}
+	if (!r && done < n)
+		r = -ETIMEDOUT;
+	if (!r && !kvm)
+		r = vmmu_get_stats(vm, &s1);
+	close(vm);
+	if (r)
+		return r;
+	*value = median_us(ms, n);
+	len = snprintf(sample_extra, sizeof(sample_extra),
+		       ",\"updates_us\":[");
+	for (i = 0; i < n; i++)
+		len += snprintf(sample_extra + len, sizeof(sample_extra) - len,
+				"%s%.1f", i ? "," : "", ms[i] * 1000);
+	len += snprintf(sample_extra + len, sizeof(sample_extra) - len,
+			"],\"censored\":%u,\"cutoff_us\":%.0f,\"storm_rounds\":%lu,"
+			"\"storm_ms\":%.1f", censored, opt.overlap_cutoff_ms * 1000.0,
+			rounds, storm_t0);
+	if (!kvm)
+		snprintf(sample_extra + len, sizeof(sample_extra) - len,
+			 ",\"published\":%llu,\"waited\":%llu,\"wait_us_total\":%.1f,"
+			 "\"wait_us_max\":%.1f,\"invalidations\":%llu,"
+			 "\"conservative\":%llu,\"unrecorded\":%llu",
+			 (unsigned long long)(s1.memslot_updates - s0.memslot_updates),
+			 (unsigned long long)(s1.memslot_updates_waited - s0.memslot_updates_waited),
+			 (s1.memslot_wait_ns_total - s0.memslot_wait_ns_total) / 1000.0,
+			 s1.memslot_wait_ns_max / 1000.0,
+			 (unsigned long long)(s1.invalidations - s0.invalidations),
+			 (unsigned long long)(s1.invalidations_conservative -
+					      s0.invalidations_conservative),
+			 (unsigned long long)(s1.invalidations_unrecorded -
+					      s0.invalidations_unrecorded));
+	return 0;
+}
+
+/*
  * dirty_log: the guest writes every page of a slot with dirty logging on
  * (already faulted in), then KVM_GET_DIRTY_LOG / VMMU_GET_DIRTY_LOG fetch
  * and reset the log; pages/s over both.  Every page must be reported.
@@ -1766,16 +2048,17 @@ static void exits_teardown(struct workload *w)
 #define KVM_VMMU	(BM(B_KVM) | BM(B_VMMU))
 #define ALL_VMS		(BM(B_KVM) | BM(B_VMMU) | BM(B_VMMU_NLE))
 #define VMMU_ONLY	(BM(B_VMMU) | BM(B_VMMU_NLE))
+#define WITH_BND(m)	((m) | BM(B_VMMU_BND))
 static struct workload workloads[] = {
-	{ "demand_4k", "pages/s", true, KVM_VMMU, NULL,
+	{ "demand_4k", "pages/s", true, WITH_BND(KVM_VMMU), NULL,
 	  NULL, demand_4k, NULL, NULL },
-	{ "demand_thp", "pages/s", true, KVM_VMMU, NULL,
+	{ "demand_thp", "pages/s", true, WITH_BND(KVM_VMMU), NULL,
 	  NULL, demand_thp, NULL, NULL },
 	{ "refault", "us/round", false, ALL_VMS, NULL,
 	  refault_setup, refault, refault_teardown, refault_trace },
-	{ "unrelated_inval", "ops/s", true, BM(B_NONE) | ALL_VMS, NULL,
+	{ "unrelated_inval", "ops/s", true, WITH_BND(BM(B_NONE) | ALL_VMS), NULL,
 	  NULL, unrelated_inval, NULL, NULL },
-	{ "unrelated_inval_vcpu", "ops/s", true, BM(B_NONE) | ALL_VMS, NULL,
+	{ "unrelated_inval_vcpu", "ops/s", true, WITH_BND(BM(B_NONE) | ALL_VMS), NULL,
 	  NULL, unrelated_inval_vcpu, NULL, NULL },
 	{ "memslot_create", "us", false, ALL_VMS, NULL,
 	  memslot_setup, memslot_create, NULL, NULL },
@@ -1793,12 +2076,20 @@ static struct workload workloads[] = {
 	  storm_setup, memslot_storm_move, NULL, storm_move_trace },
 	{ "memslot_storm_move_wait", "us waited/update", false, VMMU_ONLY,
 	  "memslot_storm_move", NULL, memslot_storm_wait, storm_teardown, NULL },
+	{ "memslot_overlap_storm", "us/update", false, WITH_BND(KVM_VMMU), NULL,
+	  overlap_setup, overlap_storm, overlap_teardown, NULL },
 	{ "dirty_log", "pages/s", true, KVM_VMMU, NULL,
 	  dirty_setup, dirty_log, dirty_teardown, NULL },
 	{ "exits", "exits/s", true, KVM_VMMU, NULL,
 	  exits_setup, exits, exits_teardown, NULL },
 };
 #define NR_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+/* Samples that may each take the cutoff per update: fewer of them. */
+static bool few_reps(const struct workload *w)
+{
+	return w->sample == overlap_storm;
+}
 
 static bool selected(const struct workload *w)
 {
@@ -1848,10 +2139,10 @@ static void run_workload(struct workload *w)
 	int rep, i, n, r;
 
 	if (w->setup && w->setup(w)) {
-		units_done += (opt.warmup + opt.reps) * unit_cost(w->name);
+		units_done += (warmup_of(w) + reps_of(w)) * unit_cost(w->name);
 		goto out;
 	}
-	for (rep = 0; rep < opt.warmup + opt.reps; rep++) {
+	for (rep = 0; rep < warmup_of(w) + reps_of(w); rep++) {
 		n = order(w, rep, bs);
 		for (i = 0; i < n; i++) {
 			v = 0;
@@ -1861,14 +2152,14 @@ static void run_workload(struct workload *w)
 			if (r) {
 				error_rec(w->name, backend_names[bs[i]],
 					  "repetition %d: %s", rep, strerror(-r));
-				units_done += (opt.warmup + opt.reps - rep) *
+				units_done += (warmup_of(w) + reps_of(w) - rep) *
 					      unit_cost(w->name);
 				goto out;
 			}
 			sample_rec(w, bs[i], rep, v);
 		}
 		units_done += unit_cost(w->name);
-		progress_rec(w->name, rep, opt.warmup + opt.reps, w_start);
+		progress_rec(w->name, rep, warmup_of(w) + reps_of(w), w_start);
 	}
 out:
 	if (w->teardown)
@@ -1927,7 +2218,9 @@ static void usage(void)
 	fprintf(stderr, "usage: bench_vmmu [--quick] [--reps N] [--warmup N] [--mib N]\n"
 		"                  [--io-iters N] [--inval-ms N] [--only W,...]\n"
 		"                  [--sample-timeout S] [--trace-reps N]\n"
-		"                  [--vcpu-cpu same|other] | -t smoke\n");
+		"                  [--vcpu-cpu same|other] [--overlap-reps N]\n"
+		"                  [--overlap-pairs N] [--overlap-cutoff-ms N]\n"
+		"                  [--overlap-mib N] [--overlap-threads N] | -t smoke\n");
 	exit(2);
 }
 
@@ -1944,6 +2237,11 @@ int main(int argc, char **argv)
 		{ "sample-timeout", required_argument, NULL, 's' },
 		{ "trace-reps", required_argument, NULL, 'T' },
 		{ "vcpu-cpu", required_argument, NULL, 'C' },
+		{ "overlap-reps", required_argument, NULL, 'R' },
+		{ "overlap-pairs", required_argument, NULL, 'P' },
+		{ "overlap-cutoff-ms", required_argument, NULL, 'X' },
+		{ "overlap-mib", required_argument, NULL, 'M' },
+		{ "overlap-threads", required_argument, NULL, 'H' },
 		{ }
 	};
 	bool traced = false;
@@ -1959,6 +2257,10 @@ int main(int argc, char **argv)
 			opt.io_iters = 10000;
 			opt.inval_s = 0.25;
 			opt.trace_reps = 4;
+			opt.overlap_reps = 6;
+			opt.overlap_pairs = 3;
+			opt.overlap_cutoff_ms = 200;
+			opt.overlap_mib = 32;
 			break;
 		case 'r': opt.reps = atoi(optarg); break;
 		case 'w': opt.warmup = atoi(optarg); break;
@@ -1968,6 +2270,11 @@ int main(int argc, char **argv)
 		case 'o': opt.only = optarg; break;
 		case 's': opt.sample_timeout_s = atoi(optarg); break;
 		case 'T': opt.trace_reps = atoi(optarg); break;
+		case 'R': opt.overlap_reps = atoi(optarg); break;
+		case 'P': opt.overlap_pairs = strtoul(optarg, NULL, 0); break;
+		case 'X': opt.overlap_cutoff_ms = strtoul(optarg, NULL, 0); break;
+		case 'M': opt.overlap_mib = strtoul(optarg, NULL, 0); break;
+		case 'H': opt.overlap_threads = atoi(optarg); break;
 		case 'C':
 			if (strcmp(optarg, "same") && strcmp(optarg, "other"))
 				usage();
@@ -1985,6 +2292,11 @@ int main(int argc, char **argv)
 			opt.slot_rounds = 2;
 			opt.sample_timeout_s = 30;
 			opt.trace_reps = 1;
+			opt.overlap_reps = 2;
+			opt.overlap_pairs = 1;
+			opt.overlap_cutoff_ms = 200;
+			opt.overlap_mib = 2;
+			opt.overlap_threads = 4;
 			break;
 		default:
 			usage();
@@ -1992,8 +2304,21 @@ int main(int argc, char **argv)
 	}
 	if (opt.reps < 1 || opt.warmup < 0 || opt.mib < 2 || opt.mib % 2 ||
 	    opt.io_iters < 1 || opt.inval_s <= 0 || opt.sample_timeout_s < 1 ||
-	    opt.trace_reps < 0)
+	    opt.trace_reps < 0 || opt.overlap_reps < 0 || !opt.overlap_pairs ||
+	    opt.overlap_pairs > OV_MAX_PAIRS || !opt.overlap_cutoff_ms ||
+	    !opt.overlap_mib || opt.overlap_threads < 1 ||
+	    opt.overlap_threads > OV_MAX_THREADS)
 		usage();
+	/* Its starved samples take the cutoff per update: fewer of them. */
+	if (!opt.overlap_reps || opt.overlap_reps > opt.reps)
+		opt.overlap_reps = opt.reps < 20 ? opt.reps : 20;
+	/* Every update may run to its cutoff, well inside the watchdog. */
+	if (2 * opt.overlap_pairs * (opt.overlap_cutoff_ms + 1000) >
+	    opt.sample_timeout_s * 1000U) {
+		fprintf(stderr, "bench_vmmu: 2 x --overlap-pairs x (--overlap-cutoff-ms "
+			"+ 1 s) must stay within --sample-timeout\n");
+		usage();
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	/* No SA_RESTART: the watchdog must interrupt a run ioctl. */
@@ -2019,7 +2344,7 @@ int main(int argc, char **argv)
 
 		if (!selected(w))
 			continue;
-		units_total += (opt.warmup + opt.reps) * unit_cost(w->name);
+		units_total += (warmup_of(w) + reps_of(w)) * unit_cost(w->name);
 		if (w->trace && opt.trace_reps) {
 			char tname[64];
 
