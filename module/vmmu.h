@@ -3,6 +3,7 @@
 #define VMMU_H
 
 #include <linux/atomic.h>
+#include <linux/bits.h>
 #include <linux/interval_tree.h>
 #include <linux/mm_types.h>
 #include <linux/mmu_notifier.h>
@@ -209,7 +210,7 @@ struct vmmu_memslot_stats {
  * the same range pointer (VMMU_VM_MEMSLOT_BOUNDED_WAIT).  Free: !range.
  */
 #define VMMU_MN_RECORDS_SHIFT	6
-#define VMMU_MN_RECORDS		(1 << VMMU_MN_RECORDS_SHIFT)
+#define VMMU_MN_RECORDS		BIT(VMMU_MN_RECORDS_SHIFT)
 
 struct vmmu_mn_record {
 	const struct mmu_notifier_range *range;
