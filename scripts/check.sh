@@ -9,18 +9,22 @@
 #   dkms   dkms add/build/install/remove per kernel, for real
 #   boot   boot every kernel under QEMU with kvm_amd and vmmu loaded, run the
 #          selftests, scan the kernel log for warnings
+#   intel  boot 6.1 once under Bochs (VMX with EPT) with kvm_intel and vmmu
+#          loaded, run the Intel set of selftests (INTEL_TESTS below), scan
+#          the kernel log the same way
 # A kernel from another Debian suite (kernels.list) is built, linted and
 # DKMS-installed in its build chroot (scripts/chroot.sh).
 # Options:
 #   --kernel LABEL   only this kernel (see scripts/kernels.list)
-#   --test T         only these tests in the boot lane: binary or binary:test,
-#                    space separated (default: every selftest binary)
+#   --test T         only these tests in the boot and intel lanes: binary,
+#                    binary:test or binary@variant, space separated
+#                    (default: every selftest binary; the Intel set)
 #   --only LANES     only these lanes, comma separated (deps always runs)
 # Results go to results/; the last line printed is "N passed, N failed".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-only_kernel= tests= lanes=build,lint,dkms,boot
+only_kernel= tests= lanes=build,lint,dkms,boot,intel
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) only_kernel=$2; shift 2 ;;
@@ -80,7 +84,7 @@ build_module() {
 	! grep -i -E 'warning:|error:' "$log"
 }
 
-if want build || want boot; then
+if want build || want boot || want intel; then
 	say "build: selftests and ABI layout"
 	mkdir -p "$RESULTS/build"
 	ksft=$(ksrc_dir)/tools/testing/selftests
@@ -320,7 +324,7 @@ if want boot; then
 	run "bench/host-prerequisites" "$RESULTS/bench-check/host-prerequisites.log" bench_host_prereqs
 fi
 
-if want boot && grep -q '^FAIL build/' "$SUMMARY"; then
+if { want boot || want intel; } && grep -q '^FAIL build/' "$SUMMARY"; then
 	fail "boot (skipped: the build failed)"
 elif want boot; then
 	run_order=$(make -s -C "$TOP/selftests" list)
@@ -353,12 +357,45 @@ elif want boot; then
 	fi
 fi
 
+# --- intel ---------------------------------------------------------------
+# Bochs is about as fast as QEMU's TCG but boots in minutes (most of it the
+# kernel decompressing itself), so one boot of one kernel, with what tests
+# Intel-specific paths: the guest library on kvm_intel, vmmu beside
+# kvm_intel, the EPT format in software, and a smoke set of the rest.
+INTEL_KERNELS="6.1"
+INTEL_TESTS="vcpu_test@kvm
+	module_test:rmmod_refused_while_dev_open,rmmod_refused_while_vm_open,kvm_guest_runs_beside_vmmu_vm
+	mmu_test:mmu.ept.host_writes_guest_reads,mmu.ept.guest_writes_host_reads,mmu.ept.entry_format,mmu.ept.prefault_and_translate,mmu.ept.munmap_removes_the_mapping,mmu.ept.thp_maps_2m_leaves,mmu.ept.hugetlbfs_maps_2m_leaves,mmu.ept.dirty_log_is_exact,mmu.ept.page_tables_are_freed
+	api_test
+	memslot_test:create_lookup_delete,move,batch_is_all_or_nothing
+	notifier_test:munmap_whole_slot,cow_break_after_fork"
+
+if want intel && ! grep -q '^FAIL build/' "$SUMMARY"; then
+	for l in $labels; do
+		[[ " $INTEL_KERNELS " == *" $l "* ]] || continue
+		t=${tests:-$(echo $INTEL_TESTS)}
+		say "intel: $l ($(kernel_release "$l")) under Bochs: $t"
+		start=$SECONDS
+		# shellcheck disable=SC2086
+		"$TOP/scripts/boot-bochs.sh" --kernel "$l" --out "$RESULTS/$l-intel" \
+			--timeout 1500 $t || fail "$l-intel/boot-script"
+		say "intel: $l finished in $((SECONDS - start)) s"
+		sed 's/^/  /' "$RESULTS/$l-intel/timing.txt"
+		parse_boot "$l-intel" "$RESULTS/$l-intel"
+	done
+fi
+
 # --- summary -------------------------------------------------------------
 echo
 echo "Summary (results in $RESULTS):"
 for l in $labels; do
 	p=$(grep -c "^PASS $l/" "$SUMMARY") f=$(grep -c "^FAIL $l/" "$SUMMARY")
 	echo "  kernel $l ($(kernel_release "$l")): $p passed, $f failed"
+done
+for l in $labels; do
+	grep -q "^[A-Z]* $l-intel/" "$SUMMARY" || continue
+	p=$(grep -c "^PASS $l-intel/" "$SUMMARY") f=$(grep -c "^FAIL $l-intel/" "$SUMMARY")
+	echo "  kernel $l under Bochs (Intel VMX, EPT): $p passed, $f failed"
 done
 p=$(grep -c -E '^PASS (build|lint|dkms)/' "$SUMMARY") f=$(grep -c -E '^FAIL (build|lint|dkms)/' "$SUMMARY")
 echo "  host (build, lint, dkms): $p passed, $f failed"
