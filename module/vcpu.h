@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * vCPUs: the generic part (vcpu.c) and what a hardware backend (svm.c)
+ * vCPUs: the generic part (vcpu.c) and what a hardware backend (svm.c,
+ * vmx.c)
  * provides.  docs/abi.md has the ABI, docs/coexistence.md how a backend
  * shares the CPU with the kernel's own KVM.
  */
@@ -36,6 +37,10 @@ enum {
  * guest's page-table walk, or the delivery of an event): never MMIO.
  */
 #define VMMU_NPF_NOT_INSN	BIT(16)
+
+/* kvm_exit's isa field: KVM's KVM_ISA_VMX and KVM_ISA_SVM. */
+#define VMMU_TRACE_ISA_VMX	1
+#define VMMU_TRACE_ISA_SVM	2
 
 /* vcpu->requests: bits set by others, handled before the next entry. */
 #define VMMU_REQ_TLB_FLUSH	0
@@ -98,8 +103,10 @@ void vmmu_kick_vcpus(struct vmmu_vm *vm);
 int vmmu_vcpu_handle_npf(struct vmmu_vcpu *vcpu, u64 gpa, u32 access);
 long vmmu_vcpu_max(struct vmmu_vm *vm);
 
-/* svm.c */
+/* svm.c, vmx.c: each sets vmmu_vcpu_ops if this CPU is its kind. */
 int vmmu_svm_init(void);
 void vmmu_svm_exit(void);
+int vmmu_vmx_init(void);
+void vmmu_vmx_exit(void);
 
 #endif /* VMMU_VCPU_H */

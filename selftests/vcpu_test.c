@@ -840,10 +840,25 @@ TEST_F(vmmu, sregs_bad_input)
 	expect_vcpu_works(_metadata, &self->vm.vcpu);
 }
 
+/* The host's page-table format: VMMU_VM_TYPE_EPT on Intel, _NPT on AMD. */
+static long host_format(void)
+{
+	int dev = vmmu_open_dev();
+	long r;
+
+	if (dev < 0)
+		return dev;
+	r = vmmu_ioctl(dev, VMMU_CHECK_EXTENSION, VMMU_CAP_PT_FORMAT);
+	close(dev);
+	return r;
+}
+
 /*
  * State that vmmu accepts but the CPU's consistency checks refuse (a
- * reserved CR4 bit) fails the entry, with SVM's VMEXIT_INVALID (-1) as the
- * hardware's reason; with the state repaired the vCPU runs again.
+ * reserved CR4 bit) fails the entry, with the hardware's reason: SVM's
+ * VMEXIT_INVALID (-1), or VMX's exit reason for invalid guest state (33)
+ * with bit 31, "VM-entry failure", set; with the state repaired the vCPU
+ * runs again.
  */
 TEST_F(vmmu, failed_entry)
 {
@@ -859,7 +874,11 @@ TEST_F(vmmu, failed_entry)
 	ASSERT_EQ(0, guest_run(vcpu));
 	ASSERT_EQ(GUEST_EXIT_FAIL_ENTRY, vcpu->exit.kind)
 		TH_LOG("%s", guest_exit_str(&vcpu->exit, buf, sizeof(buf)));
-	EXPECT_EQ((__u64)-1, vcpu->exit.fail_entry.reason);
+	if (host_format() == VMMU_VM_TYPE_EPT) {
+		EXPECT_EQ(0x80000021ULL, vcpu->exit.fail_entry.reason);
+	} else {
+		EXPECT_EQ((__u64)-1, vcpu->exit.fail_entry.reason);
+	}
 	ASSERT_EQ(0, ioctl(vcpu->fd, VMMU_SET_SREGS, &good));
 	expect_vcpu_works(_metadata, vcpu);
 }
@@ -988,8 +1007,9 @@ static int event_fields(const char *sys, const char *event, char *out,
 /*
  * vmmu's vCPU events carry KVM's names and every field KVM's have on this
  * kernel (KVM is loaded beside it; vmmu's have the fields of all kernels
- * it supports, in the order of the newest), and fire: entry, an exit for HLT (SVM exit code 0x78) and the
- * nested page faults of a guest touching fresh memory.
+ * it supports, in the order of the newest), and fire: entry, an exit for
+ * HLT (SVM exit code 0x78, VMX exit reason 12) and the nested page faults
+ * of a guest touching fresh memory.
  */
 TEST_F(vmmu, trace_events_like_kvm)
 {
@@ -997,7 +1017,7 @@ TEST_F(vmmu, trace_events_like_kvm)
 		"kvm_entry", "kvm_exit", "kvm_page_fault",
 	};
 	bool entry = false, hlt = false, npf = false;
-	char ours[512], kvms[512], line[512];
+	char ours[512], kvms[512], line[512], hlt_exit[64];
 	unsigned int i;
 	FILE *f;
 
@@ -1027,11 +1047,13 @@ TEST_F(vmmu, trace_events_like_kvm)
 	EXPECT_EQ(GUEST_EXIT_HLT, self->vm.vcpu.exit.kind);
 	ASSERT_EQ(0, write_file(TRACING "/events/vmmu/enable", "0"));
 
+	snprintf(hlt_exit, sizeof(hlt_exit), " kvm_exit: vcpu 0 reason %s ",
+		 host_format() == VMMU_VM_TYPE_EPT ? "0xc" : "0x78");
 	f = fopen(TRACING "/trace", "r");
 	ASSERT_NE(NULL, f);
 	while (fgets(line, sizeof(line), f)) {
 		entry |= strstr(line, " kvm_entry: vcpu 0") != NULL;
-		hlt |= strstr(line, " kvm_exit: vcpu 0 reason 0x78 ") != NULL;
+		hlt |= strstr(line, hlt_exit) != NULL;
 		npf |= strstr(line, " kvm_page_fault: vcpu 0") &&
 		       strstr(line, "address 0x0000000040");
 	}
