@@ -16,9 +16,11 @@
 # DKMS-installed in its build chroot (scripts/chroot.sh).
 # Options:
 #   --kernel LABEL   only this kernel (see scripts/kernels.list)
-#   --test T         only these tests in the boot and intel lanes: binary,
-#                    binary:test or binary@variant, space separated
-#                    (default: every selftest binary; the Intel set)
+#   --test T         only these tests in the boot and intel lanes, space
+#                    separated: binary, binary@variant, binary:NAME,...
+#                    (NAME: test, fixture.variant.test, or -test to leave
+#                    it out; scripts/guest-init.sh) (default: every
+#                    selftest binary; the Intel set)
 #   --only LANES     only these lanes, comma separated (deps always runs)
 # Results go to results/; the last line printed is "N passed, N failed".
 set -uo pipefail
@@ -358,13 +360,18 @@ elif want boot; then
 fi
 
 # --- intel ---------------------------------------------------------------
-# Bochs is about as fast as QEMU's TCG but boots in minutes (most of it the
-# kernel decompressing itself), so one boot of one kernel, with what tests
-# Intel-specific paths: the guest library on kvm_intel, vmmu beside
-# kvm_intel, the EPT format in software, and a smoke set of the rest.
+# Bochs runs about as fast as QEMU's TCG but takes a minute and a half to
+# boot (most of it the kernel decompressing itself), so one boot of one
+# kernel, with what tests Intel-specific paths: the guest library and
+# vmmu's VMX vCPUs (vcpu_test, both backends), vmmu beside kvm_intel
+# (module_test), the EPT format in software, and a smoke set of the rest.
+# Left out: what waits on the guest's clock, which runs many times slower
+# than the host's there (a 25 s spin, the coherence oracle's 600 rounds),
+# and vcpu_killed_mid_run, which after the tests before it corrupts the
+# killed child's FPU state under Bochs (docs/testing.md: not understood).
 INTEL_KERNELS="6.1"
-INTEL_TESTS="vcpu_test@kvm
-	module_test:rmmod_refused_while_dev_open,rmmod_refused_while_vm_open,kvm_guest_runs_beside_vmmu_vm
+INTEL_TESTS="vcpu_test:-coherence_oracle,-long_spin_stalls_nothing,-vcpu_killed_mid_run
+	module_test
 	mmu_test:mmu.ept.host_writes_guest_reads,mmu.ept.guest_writes_host_reads,mmu.ept.entry_format,mmu.ept.prefault_and_translate,mmu.ept.munmap_removes_the_mapping,mmu.ept.thp_maps_2m_leaves,mmu.ept.hugetlbfs_maps_2m_leaves,mmu.ept.dirty_log_is_exact,mmu.ept.page_tables_are_freed
 	api_test
 	memslot_test:create_lookup_delete,move,batch_is_all_or_nothing
@@ -378,7 +385,7 @@ if want intel && ! grep -q '^FAIL build/' "$SUMMARY"; then
 		start=$SECONDS
 		# shellcheck disable=SC2086
 		"$TOP/scripts/boot-bochs.sh" --kernel "$l" --out "$RESULTS/$l-intel" \
-			--timeout 1500 $t || fail "$l-intel/boot-script"
+			--timeout 1200 $t || fail "$l-intel/boot-script"
 		say "intel: $l finished in $((SECONDS - start)) s"
 		sed 's/^/  /' "$RESULTS/$l-intel/timing.txt"
 		parse_boot "$l-intel" "$RESULTS/$l-intel"

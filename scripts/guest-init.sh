@@ -78,8 +78,8 @@ fi
 
 # A test is "binary", "binary@variant" (-v: every test of that variant)
 # or "binary:NAME[,NAME...]", where a NAME is a test's own name (-t: that
-# test in every fixture and variant) or its full name, fixture.variant.test
-# (-r: that one alone).
+# test in every fixture and variant), its full name, fixture.variant.test
+# (-r: that one alone), or -name (-T: every test but those so named).
 for t in $TESTS; do
 	set --
 	case $t in
@@ -87,6 +87,7 @@ for t in $TESTS; do
 		bin=${t%%:*}
 		for n in $(echo "${t#*:}" | tr ',' ' '); do
 			case $n in
+			-*) set -- "$@" -T "${n#-}" ;;
 			*.*) set -- "$@" -r "$n" ;;
 			*) set -- "$@" -t "$n" ;;
 			esac
