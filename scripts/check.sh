@@ -367,8 +367,8 @@ fi
 # (module_test), the EPT format in software, and a smoke set of the rest.
 # Left out: what waits on the guest's clock, which runs many times slower
 # than the host's there (a 25 s spin, the coherence oracle's 600 rounds),
-# and vcpu_killed_mid_run, which after the tests before it corrupts the
-# killed child's FPU state under Bochs (docs/testing.md: not understood).
+# and vcpu_killed_mid_run, after which the next vmmu process's saved FPU
+# state is found corrupted (docs/testing.md: an open problem).
 INTEL_KERNELS="6.1"
 INTEL_TESTS="vcpu_test:-coherence_oracle,-long_spin_stalls_nothing,-vcpu_killed_mid_run
 	module_test
