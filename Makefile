@@ -8,7 +8,7 @@ KDIR ?= /lib/modules/$(KVER)/build
 W ?= 1
 
 .PHONY: all modules kdir-check clean check check-debug debug-kernel lint \
-	test shell bench dkms-install dkms-remove help
+	test test-intel shell bench dkms-install dkms-remove help
 
 all: modules
 
@@ -59,6 +59,12 @@ debug-kernel:
 test:
 	scripts/check.sh --only build,boot --kernel '$(or $(KERNEL),6.1)' --test '$(T)'
 
+# The same under Bochs, on Intel VMX with EPT and kvm_intel (default: the
+# Intel lane's own set of tests):
+#   make test-intel T='vcpu_test@kvm api_test'
+test-intel:
+	scripts/check.sh --only build,intel --kernel '$(or $(KERNEL),6.1)' --test '$(T)'
+
 # The A/B benchmark against in-tree KVM, in the emulated machine (default
 # kernel 6.1): make bench [KERNEL=6.12] [QUICK=1].  On real hardware:
 # scripts/bench --host.  See docs/benchmarking.md.
@@ -83,6 +89,7 @@ help:
 	@echo 'make check-debug      the suite on the debug kernel (lockdep, KASAN, kmemleak; built once, cached)'
 	@echo 'make lint             checkpatch --strict and sparse'
 	@echo "make test KERNEL=6.12 T='api_test module_test:rmmod_refused_while_vm_open'"
+	@echo "make test-intel T='vcpu_test@kvm' [KERNEL=6.12]  the same on Intel VMX with EPT (Bochs)"
 	@echo 'make shell KERNEL=6.1 interactive shell in the emulated machine'
 	@echo 'make bench [QUICK=1]  A/B benchmark, KVM against vmmu, emulated (KERNEL=6.1 default)'
 	@echo 'make dkms-install     register with DKMS and install for KVER (default: running kernel)'

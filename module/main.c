@@ -113,6 +113,11 @@ static int __init vmmu_init(void)
 	r = vmmu_svm_init();
 	if (r)
 		return r;
+	r = vmmu_vmx_init();
+	if (r) {
+		vmmu_svm_exit();
+		return r;
+	}
 	vmmu_debugfs_dir = debugfs_create_dir("vmmu", NULL);
 	debugfs_create_atomic_t("vms", 0444, vmmu_debugfs_dir, &vmmu_nr_vms);
 
@@ -120,6 +125,7 @@ static int __init vmmu_init(void)
 	if (r) {
 		pr_err("cannot register /dev/vmmu: %d\n", r);
 		debugfs_remove_recursive(vmmu_debugfs_dir);
+		vmmu_vmx_exit();
 		vmmu_svm_exit();
 		return r;
 	}
@@ -139,6 +145,7 @@ static void __exit vmmu_exit(void)
 	rcu_barrier();
 	/* Every VM file holds a module reference. */
 	WARN_ON_ONCE(atomic_read(&vmmu_nr_vms));
+	vmmu_vmx_exit();
 	vmmu_svm_exit();
 }
 

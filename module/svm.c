@@ -370,7 +370,7 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 	}
 
 	run->guest_rip = vmcb->save.rip;
-	trace_kvm_exit(vcpu->id, c->exit_code, vmcb->save.rip, info1,
+	trace_kvm_exit(vcpu->id, VMMU_TRACE_ISA_SVM, c->exit_code, vmcb->save.rip, info1,
 		       c->exit_info_2, c->exit_int_info, c->exit_int_info_err,
 		       READ_ONCE(vcpu->requests));
 
@@ -480,6 +480,7 @@ static int svm_vcpu_run(struct vmmu_vcpu *vcpu)
 	vmmu_fpu_load_guest(vcpu->xsave);
 	__vmmu_svm_vmrun(__pa(vmcb), page_to_phys(sc->host_save),
 			 vcpu->gprs.r);
+	vmmu_guest_ran();
 	vmmu_fpu_save_guest(vcpu->xsave);
 	if (pkru && rdpkru() != host_pkru)
 		wrpkru(host_pkru);

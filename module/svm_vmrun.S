@@ -14,6 +14,7 @@
 #include <asm/asm.h>
 #include <asm/msr-index.h>
 #include <asm/nospec-branch.h>
+#include <asm/segment.h>
 
 #define GPR(n)	((n) * 8)
 
@@ -55,6 +56,11 @@ SYM_FUNC_START(__vmmu_svm_vmrun)
 	mov	GPR(15)(%rax), %r15
 	mov	GPR(2)(%rax), %rdx
 	mov	(%rsp), %rax
+
+	/* The CPU's buffers, where the kernel flushes them for its VMs (TSA). */
+	ALTERNATIVE "jmp .Lverw_done", "", X86_FEATURE_CLEAR_CPU_BUF_VM
+	verw	vmmu_verw_sel(%rip)
+.Lverw_done:
 
 	/* GIF is clear: STI lets the guest's physical interrupts exit. */
 	sti

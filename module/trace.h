@@ -102,9 +102,9 @@ TRACE_EVENT(vmmu_zap_gfn_range,
  * vCPU events, named and shaped as KVM's x86 events of the same names
  * (system kvm), with every field those have on any kernel vmmu supports
  * (7.2's are the most), so that a script reading KVM's reads these by
- * changing only the system.  isa 2 is SVM, as KVM_ISA_SVM; exit_reason is
- * the hardware's exit code; intr_info and error_code at entry are the
- * event being injected.
+ * changing only the system.  isa is VMMU_TRACE_ISA_VMX or _SVM, as KVM's
+ * KVM_ISA_VMX and KVM_ISA_SVM; exit_reason is the hardware's exit code;
+ * intr_info and error_code at entry are the event being injected.
  */
 TRACE_EVENT(kvm_entry,
 	    TP_PROTO(unsigned int vcpu_id, unsigned long rip, u32 intr_info,
@@ -127,11 +127,11 @@ TRACE_EVENT(kvm_entry,
 		      __entry->intr_info, __entry->error_code));
 
 TRACE_EVENT(kvm_exit,
-	    TP_PROTO(unsigned int vcpu_id, unsigned int exit_reason,
+	    TP_PROTO(unsigned int vcpu_id, u32 isa, unsigned int exit_reason,
 		     unsigned long guest_rip, u64 info1, u64 info2,
 		     u32 intr_info, u32 error_code, u64 requests),
-	    TP_ARGS(vcpu_id, exit_reason, guest_rip, info1, info2, intr_info,
-		    error_code, requests),
+	    TP_ARGS(vcpu_id, isa, exit_reason, guest_rip, info1, info2,
+		    intr_info, error_code, requests),
 	    TP_STRUCT__entry(__field(unsigned int, exit_reason)
 			     __field(unsigned long, guest_rip)
 			     __field(u32, isa)
@@ -143,7 +143,7 @@ TRACE_EVENT(kvm_exit,
 			     __field(u64, requests)),
 	    TP_fast_assign(__entry->exit_reason = exit_reason;
 			   __entry->guest_rip = guest_rip;
-			   __entry->isa = 2;
+			   __entry->isa = isa;
 			   __entry->info1 = info1;
 			   __entry->info2 = info2;
 			   __entry->intr_info = intr_info;

@@ -20,12 +20,16 @@
 #include <linux/smp.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
+#include <asm/segment.h>
 
 #include "vcpu.h"
 #include "emulate.h"
 #include "fpu.h"
 
 const struct vmmu_vcpu_ops *vmmu_vcpu_ops;
+
+/* VERW's operand before an entry (the *_vmrun.S): a writable data segment. */
+const u16 vmmu_verw_sel = __KERNEL_DS;
 
 /* vCPUs a VM may have: 0 if its format is not the one the CPU walks. */
 long vmmu_vcpu_max(struct vmmu_vm *vm)
@@ -88,6 +92,8 @@ static int vmmu_vcpu_run(struct vmmu_vcpu *vcpu)
 	struct vmmu_run *run = vcpu->run;
 	int r;
 
+	if (vcpu->bugged)
+		return -EIO;
 	vmmu_vcpu_complete_pending(vcpu);
 	if (READ_ONCE(run->immediate_exit)) {
 		run->exit_reason = VMMU_EXIT_INTR;

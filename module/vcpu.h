@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * vCPUs: the generic part (vcpu.c) and what a hardware backend (svm.c)
+ * vCPUs: the generic part (vcpu.c) and what a hardware backend (svm.c,
+ * vmx.c)
  * provides.  docs/abi.md has the ABI, docs/coexistence.md how a backend
  * shares the CPU with the kernel's own KVM.
  */
@@ -9,6 +10,7 @@
 
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <asm/nospec-branch.h>
 
 #include "vmmu.h"
 #include "insn.h"
@@ -36,6 +38,10 @@ enum {
  * guest's page-table walk, or the delivery of an event): never MMIO.
  */
 #define VMMU_NPF_NOT_INSN	BIT(16)
+
+/* kvm_exit's isa field: KVM's KVM_ISA_VMX and KVM_ISA_SVM. */
+#define VMMU_TRACE_ISA_VMX	1
+#define VMMU_TRACE_ISA_SVM	2
 
 /* vcpu->requests: bits set by others, handled before the next entry. */
 #define VMMU_REQ_TLB_FLUSH	0
@@ -65,6 +71,8 @@ struct vmmu_vcpu {
 	enum vmmu_pending pending;
 	u8 pending_size;		/* IN: bytes */
 	struct vmmu_insn pending_insn;	/* MMIO read: the load to complete */
+	/* The CPU refused state vmmu built (a vmmu bug): runs fail, EIO. */
+	bool bugged;
 
 	void *arch;			/* the backend's state */
 };
@@ -90,6 +98,7 @@ struct vmmu_vcpu_ops {
 
 /* The backend for this host, or NULL: VMs cannot run vCPUs here. */
 extern const struct vmmu_vcpu_ops *vmmu_vcpu_ops;
+extern const u16 vmmu_verw_sel;
 
 /* vcpu.c */
 int vmmu_create_vcpu(struct vmmu_vm *vm, unsigned long id);
@@ -98,8 +107,24 @@ void vmmu_kick_vcpus(struct vmmu_vm *vm);
 int vmmu_vcpu_handle_npf(struct vmmu_vcpu *vcpu, u64 gpa, u32 access);
 long vmmu_vcpu_max(struct vmmu_vm *vm);
 
-/* svm.c */
+/* svm.c, vmx.c: each sets vmmu_vcpu_ops if this CPU is its kind. */
 int vmmu_svm_init(void);
 void vmmu_svm_exit(void);
+int vmmu_vmx_init(void);
+void vmmu_vmx_exit(void);
+
+/*
+ * Interrupts off, after a guest ran on this CPU.  VMSCAPE: the guest may
+ * have trained the indirect branch predictors against the VMM in user
+ * space; where the kernel mitigates it, this CPU does an IBPB before it
+ * next returns to user space.
+ */
+static inline void vmmu_guest_ran(void)
+{
+#ifdef X86_FEATURE_IBPB_EXIT_TO_USER
+	if (cpu_feature_enabled(X86_FEATURE_IBPB_EXIT_TO_USER))
+		this_cpu_write(x86_ibpb_exit_to_user, true);
+#endif
+}
 
 #endif /* VMMU_VCPU_H */

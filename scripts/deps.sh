@@ -11,6 +11,9 @@ PKGS=(
 	make gcc gcc-multilib perl cpio xz-utils kmod
 	qemu-system-x86 busybox-static dkms openssl sparse "$KSRC_PKG"
 	debootstrap python3-matplotlib
+	# The Intel lane (scripts/boot-bochs.sh): Bochs emulates VMX with EPT;
+	# ISOLINUX on a CD image boots the kernel there.
+	bochs bochsbios vgabios isolinux syslinux-common xorriso
 	# The debug kernel (scripts/debug-kernel.sh): its source and build tools.
 	linux-source-6.1 flex bison libelf-dev libssl-dev bc
 )

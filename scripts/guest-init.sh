@@ -16,13 +16,14 @@ mount -t tmpfs tmpfs /tmp
 . /harness.conf
 export VMMU_KO KVM_VENDOR_KO KVM_MODULES PATH=/bin:/selftests
 export FUZZ_SECONDS FUZZ_IOCTLS FUZZ_SEED FUZZ_THREADS LOCK_SECONDS VMMU_TIMEOUT_SCALE
+export VMMU_ORACLE_ROUNDS
 
 OUT=/dev/ttyS1
 mark() { echo "### $*" > $OUT; }
 finish() {
 	mark DMESG
 	dmesg > $OUT
-	mark DONE
+	mark "DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
 	sleep 1		# let the UART drain before the machine goes away
 	poweroff -f
 }
@@ -76,10 +77,25 @@ if [ -w $KMEMLEAK ]; then
 	mark "KMEMLEAK-BASELINE cleared"
 fi
 
+# A test is "binary", "binary@variant" (-v: every test of that variant)
+# or "binary:NAME[,NAME...]", where a NAME is a test's own name (-t: that
+# test in every fixture and variant), its full name, fixture.variant.test
+# (-r: that one alone), or -name (-T: every test but those so named).
 for t in $TESTS; do
-	bin=${t%%:*}
 	set --
-	[ "$bin" != "$t" ] && set -- -t "${t#*:}"
+	case $t in
+	*:*)
+		bin=${t%%:*}
+		for n in $(echo "${t#*:}" | tr ',' ' '); do
+			case $n in
+			-*) set -- "$@" -T "${n#-}" ;;
+			*.*) set -- "$@" -r "$n" ;;
+			*) set -- "$@" -t "$n" ;;
+			esac
+		done ;;
+	*@*) bin=${t%%@*}; set -- -v "${t#*@}" ;;
+	*) bin=$t ;;
+	esac
 	mark "BEGIN $bin"
 	/selftests/"$bin" "$@" > $OUT 2>&1
 	mark "END $bin rc=$?"

@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# mkinitramfs.sh LABEL MODE OUTPUT [TEST...]
+# mkinitramfs.sh [--vendor kvm-amd|kvm-intel] LABEL MODE OUTPUT [TEST...]
 # Pack a busybox initramfs for kernel LABEL with that kernel's kvm, its
-# vendor module and their dependencies (from modules.dep), vmmu.ko as built
+# vendor module (kvm-amd unless --vendor says otherwise: QEMU emulates SVM,
+# Bochs VMX) and their dependencies (from modules.dep), vmmu.ko as built
 # for it, and the static selftests.  MODE is "check", "shell" or "bench"
 # (then the TEST arguments are the benchmark's options).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+vendor=kvm-amd
+if [ "${1:-}" = --vendor ]; then
+	vendor=$2
+	shift 2
+fi
+case $vendor in
+kvm-amd|kvm-intel) ;;
+*) die "unknown vendor module '$vendor'" ;;
+esac
 label=$1 mode=$2 output=$3
 shift 3
 rel=$(kernel_release "$label")
 kroot=$(kernel_root "$label")/lib/modules/$rel
 vmmu_ko=$(module_build "$label")/module/vmmu.ko
-vendor=kvm-amd		# QEMU emulates SVM; the Bochs lane will use kvm-intel
 
 [ -f "$kroot/modules.dep" ] || die "kernel $rel not fetched: run scripts/deps.sh"
 [ -f "$vmmu_ko" ] || die "vmmu.ko not built for $rel"
@@ -86,6 +95,7 @@ FUZZ_SEED=${FUZZ_SEED:-}
 FUZZ_THREADS=${FUZZ_THREADS:-4}
 LOCK_SECONDS=$lock_seconds
 VMMU_TIMEOUT_SCALE=$timeout_scale
+VMMU_ORACLE_ROUNDS=${VMMU_ORACLE_ROUNDS:-}
 MGLRU=$mglru
 CONF
 

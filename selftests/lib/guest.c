@@ -600,7 +600,13 @@ int guest_vcpu_call(struct guest_vcpu *vcpu, const char *payload,
 		.rip = guest_payload_gpa(payload),
 		.rdi = a0, .rsi = a1, .rdx = a2, .rcx = a3,
 		.rsp = GUEST_STACK_TOP - vcpu->id * GUEST_STACK_SIZE,
-		.rflags = 0x2,
+		/*
+		 * IF set, though nothing interrupts the guest: under Bochs
+		 * 2.7's VMX, a guest spinning with IF clear never exits for
+		 * the host's interrupts, even with external-interrupt exiting
+		 * on, and the host stops.  Neither backend injects interrupts.
+		 */
+		.rflags = 0x202,
 	};
 
 	return guest_set_regs(vcpu, &regs);

@@ -224,7 +224,8 @@ int guest_vcpu_real_mode(struct guest_vcpu *vcpu);
 
 /*
  * Start @payload at the next guest_run(): rip at the payload, rdi, rsi,
- * rdx, rcx = @a0 .. @a3, the vCPU's own stack, other registers 0.
+ * rdx, rcx = @a0 .. @a3, the vCPU's own stack, RFLAGS IF (see guest.c), other
+ * registers 0.
  */
 int guest_vcpu_call(struct guest_vcpu *vcpu, const char *payload,
 		    __u64 a0, __u64 a1, __u64 a2, __u64 a3);
