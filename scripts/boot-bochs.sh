@@ -98,8 +98,13 @@ speaker: enabled=0
 sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
 RC
 # Debian's Bochs has the internal debugger, which stops before the first
-# instruction: these commands start the machine.
-printf 'continue\nquit\n' > "$out/dbgcmds"
+# instruction: these commands start the machine (BOCHS_DBGCMDS: a file of
+# commands of your own instead, e.g. time breakpoints and register dumps).
+if [ -n "${BOCHS_DBGCMDS:-}" ]; then
+	cp "$BOCHS_DBGCMDS" "$out/dbgcmds"
+else
+	printf 'continue\nquit\n' > "$out/dbgcmds"
+fi
 
 start=$SECONDS
 rc=0

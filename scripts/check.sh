@@ -372,9 +372,9 @@ fi
 # backends), vmmu beside kvm_intel (module_test), the EPT format in
 # software, and a smoke set of the rest.  What waits on the guest's clock,
 # which runs many times slower than the host's there, is left out (a 25 s
-# spin; the coherence oracle, which also stopped the machine: see
-# docs/testing.md); so is the 1 GiB page, which the machine cannot reserve
-# (boot-bochs.sh).
+# spin; the coherence oracle, whose thousands of entries each take the
+# software L1D flush, which crawls under Bochs: docs/testing.md); so is
+# the 1 GiB page, which the machine cannot reserve (boot-bochs.sh).
 INTEL_KERNELS="6.1 6.12 7.2"
 INTEL_TESTS="vcpu_test:-long_spin_stalls_nothing,-guest_on_1g_leaf,-coherence_oracle
 	module_test
