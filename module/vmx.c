@@ -20,9 +20,11 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cpu.h>
 #include <linux/gfp.h>
 #include <linux/io.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <asm/cpu_entry_area.h>
@@ -153,6 +155,14 @@ static u64 vmx_cr0_mask, vmx_cr4_mask;
 #define VMX_L1D_BUF_ORDER	4	/* 64 KiB */
 static bool vmx_l1d_flush;
 static void *vmx_l1d_buf;
+
+/*
+ * l1d_flush=N: none, as KVM's vmentry_l1d_flush=never (so does
+ * mitigations=off): for guests the host trusts, and for emulators where
+ * the software flush crawls (Bochs).
+ */
+static bool vmx_l1d_flush_param = true;
+module_param_named(l1d_flush, vmx_l1d_flush_param, bool, 0444);
 
 static __always_inline u64 vmcs_read(unsigned long field)
 {
@@ -884,7 +894,8 @@ static int vmx_setup_l1tf(void)
 	struct page *page;
 	u64 cap = 0;
 
-	if (!boot_cpu_has_bug(X86_BUG_L1TF))
+	if (!boot_cpu_has_bug(X86_BUG_L1TF) || !vmx_l1d_flush_param ||
+	    cpu_mitigations_off())
 		return 0;
 	if (boot_cpu_has(X86_FEATURE_ARCH_CAPABILITIES))
 		rdmsrq(MSR_IA32_ARCH_CAPABILITIES, cap);

@@ -38,8 +38,15 @@ finish() {
 	echo 60 > /proc/sys/kernel/hung_task_timeout_secs
 
 mark "BOOT $(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
+# MODULE_PARAMS: "module:param=value ..." (module as its file is named).
+params_of() {
+	for p in $MODULE_PARAMS; do
+		[ "${p%%:*}" = "$1" ] && echo "${p#*:}"
+	done
+}
 for m in $EXTRA_MODULES $KVM_MODULES $VMMU_KO; do
-	if ! out=$(insmod "$m" 2>&1); then
+	# shellcheck disable=SC2046
+	if ! out=$(insmod "$m" $(params_of "$(basename "$m" .ko)") 2>&1); then
 		mark "LOADFAIL $m: $out"
 		finish
 	fi
