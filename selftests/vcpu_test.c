@@ -1549,8 +1549,12 @@ TEST_F_TIMEOUT(vcpu, coherence_oracle, 300)
 	       g - 1, atomic_load(&o.churned), st.invalidations_conservative);
 	if (variant->vmmu_flags & VMMU_VM_MEMSLOT_BOUNDED_WAIT) {
 		EXPECT_EQ(0, st.invalidations_unrecorded);
-		/* The path this variant is here for was taken. */
-		EXPECT_LT(0, st.invalidations_conservative);
+		/*
+		 * The path this variant is here for was taken (in a full run:
+		 * a few dozen rounds may see none).
+		 */
+		if (rounds == ORACLE_ROUNDS)
+			EXPECT_LT(0, st.invalidations_conservative);
 	}
 	guest_free(ctl, PAGE);
 	guest_free(bufs[0], PAGE);
