@@ -44,6 +44,7 @@ void vmmu_pcpu_stats_sum(struct vmmu_vm *vm, struct vmmu_pcpu_stats *sum)
 		sum->exits_intr += READ_ONCE(c->exits_intr);
 		sum->exits_other += READ_ONCE(c->exits_other);
 		sum->kicks += READ_ONCE(c->kicks);
+		sum->vcpu_flushes += READ_ONCE(c->vcpu_flushes);
 	}
 }
 
@@ -83,6 +84,7 @@ static void vmmu_stats_fill(struct vmmu_vm *vm, struct vmmu_vm_stats *st)
 			     VMMU_MEMSLOT_POLICY_BOUNDED : VMMU_MEMSLOT_POLICY_SEED;
 	st->invalidations_conservative = mn.conservative;
 	st->invalidations_unrecorded = mn.unrecorded;
+	st->vcpu_tlb_flushes = mn.vcpu_flushes;
 
 	st->memslot_updates = READ_ONCE(vm->slot_stats.updates);
 	st->memslot_updates_waited = READ_ONCE(vm->slot_stats.waited);
@@ -160,6 +162,7 @@ static int vmmu_stats_show(struct seq_file *m, void *unused)
 		   st.invalidations_conservative);
 	seq_printf(m, "invalidations_unrecorded: %llu\n",
 		   st.invalidations_unrecorded);
+	seq_printf(m, "vcpu_tlb_flushes: %llu\n", st.vcpu_tlb_flushes);
 	seq_printf(m, "mm_released: %d\n", READ_ONCE(vm->mm_released));
 	seq_printf(m, "lock_elision: %d\n",
 		   !(vm->flags & VMMU_VM_MN_NO_LOCK_ELISION));

@@ -471,6 +471,7 @@ static int svm_vcpu_run(struct vmmu_vcpu *vcpu)
 	vmcb->save.rax = vcpu->gprs.r[VMMU_RAX];
 	vmcb->save.rsp = vcpu->gprs.r[VMMU_RSP];
 	vmcb->control.tlb_ctl = TLB_CONTROL_FLUSH_ALL_ASID;
+	this_cpu_inc(vcpu->vm->pcpu_stats->vcpu_flushes);
 	if (pkru)
 		host_pkru = rdpkru();
 

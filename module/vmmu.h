@@ -118,6 +118,7 @@ struct vmmu_pcpu_stats {
 	u64 exits_intr;
 	u64 exits_other;
 	u64 kicks;
+	u64 vcpu_flushes;	/* entries that flushed the CPU's TLB first */
 };
 
 /*

@@ -14,14 +14,15 @@
  * Required of the CPU: EPT with a 4-level walk, write-back paging
  * structures, accessed and dirty flags and INVEPT, unrestricted guest
  * (real mode and unpaged guests), the "true" control MSRs (no CR3 exiting
- * under EPT).  VPID is not used: without it every VM entry and exit drops
- * the guest's linear and combined mappings, and INVEPT drops its
- * guest-physical ones.
+ * under EPT).  VPIDs are used when the CPU has them and INVVPID: an entry
+ * then keeps what the guest's TLB held at the last exit, and flushes only
+ * when something changed it (vmx_flush_tlb()).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/cpu.h>
 #include <linux/gfp.h>
+#include <linux/idr.h>
 #include <linux/io.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
@@ -58,6 +59,9 @@
 #define EPT_CAP_AD		BIT_ULL(21)
 #define EPT_CAP_INVEPT_SINGLE	BIT_ULL(25)
 #define EPT_CAP_INVEPT_ALL	BIT_ULL(26)
+#define VPID_CAP_INVVPID	BIT_ULL(32)
+#define VPID_CAP_INVVPID_SINGLE	BIT_ULL(41)
+#define VPID_CAP_INVVPID_ALL	BIT_ULL(42)
 /* EPTP: write-back paging structures, 4 levels, A/D flags. */
 #define EPTP_WB			6ULL
 #define EPTP_WALK_4		(3ULL << 3)
@@ -120,6 +124,9 @@ struct vmmu_vmx_seg {
 struct vmmu_vmx {
 	void *vmcs;		/* one page, its revision identifier set */
 	u64 eptp;
+	u16 vpid;		/* 0: none, entries and exits flush VPID 0 */
+	int tlb_cpu;		/* the CPU it last entered on, or -1 */
+	bool flush_vpid;	/* user space changed how the guest translates */
 
 	/* The guest's state, as its ioctls and the last exit left it. */
 	u64 rip, rflags;
@@ -146,6 +153,17 @@ struct vmmu_vmx_host {
 
 /* Forced bits of CR0 and CR4 (fixed0), kept as the guest set them. */
 static u64 vmx_cr0_mask, vmx_cr4_mask;
+
+/*
+ * VPIDs are a per-CPU name space shared with kvm_intel, which hands them
+ * out from 1 up: vmmu takes the top half.  Sharing one would still be
+ * safe: with EPT on, a guest's linear translations are cached as combined
+ * mappings, tagged with the EPTP as well (SDM 29.4), and each side drops
+ * those of a VPID's earlier owner before it runs on a CPU.
+ */
+#define VMX_VPID_FIRST		0x8000
+#define VMX_VPID_LAST		0xffff
+static DEFINE_IDA(vmx_vpids);
 
 /*
  * L1TF: a guest can read what the L1D holds through a non-present PTE of
@@ -238,6 +256,19 @@ static int vmx_vcpu_create(struct vmmu_vcpu *vcpu)
 	vmx->vmcs = vmcs;
 	vmx->eptp = page_to_phys(vcpu->vm->root->page) |
 		    vmmu_vmx_caps.eptp_flags;
+	vmx->tlb_cpu = -1;
+	if (vmmu_vmx_caps.vpid) {
+		int vpid = ida_alloc_range(&vmx_vpids, VMX_VPID_FIRST,
+					   VMX_VPID_LAST, GFP_KERNEL_ACCOUNT);
+
+		/* All taken: this vCPU runs without (VPID 0). */
+		if (vpid == -ENOMEM) {
+			free_page((unsigned long)vmcs);
+			kfree(vmx);
+			return -ENOMEM;
+		}
+		vmx->vpid = vpid > 0 ? vpid : 0;
+	}
 	vmx_reset(vmx);
 	vcpu->arch = vmx;
 	return 0;
@@ -247,6 +278,8 @@ static void vmx_vcpu_destroy(struct vmmu_vcpu *vcpu)
 {
 	struct vmmu_vmx *vmx = to_vmx(vcpu);
 
+	if (vmx->vpid)
+		ida_free(&vmx_vpids, vmx->vpid);
 	free_page((unsigned long)vmx->vmcs);
 	kfree(vmx);
 }
@@ -410,6 +443,8 @@ static int vmx_set_sregs(struct vmmu_vcpu *vcpu, const struct vmmu_sregs *sregs)
 	vmx->cr3 = sregs->cr3;
 	vmx->cr4 = sregs->cr4;
 	vmx->efer = (sregs->efer & ~EFER_LMA) | (lma ? EFER_LMA : 0);
+	/* The guest's cached translations may not follow the new state. */
+	vmx->flush_vpid = true;
 	return 0;
 }
 
@@ -551,7 +586,9 @@ static void vmx_write_guest(struct vmmu_vcpu *vcpu, struct vmmu_vmx *vmx)
 
 	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, caps->pin);
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, caps->proc);
-	vmcs_write(SECONDARY_VM_EXEC_CONTROL, caps->proc2);
+	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx->vpid ? caps->proc2 :
+		   caps->proc2 & ~SECONDARY_EXEC_ENABLE_VPID);
+	vmcs_write(VIRTUAL_PROCESSOR_ID, vmx->vpid);
 	vmcs_write(VM_EXIT_CONTROLS, caps->exit);
 	vmcs_write(VM_ENTRY_CONTROLS,
 		   caps->entry | (lma ? VM_ENTRY_IA32E_MODE : 0));
@@ -745,6 +782,8 @@ static int vmx_exit_cr(struct vmmu_vcpu *vcpu)
 	default:
 		return vmx_exit_unknown(vcpu);
 	}
+	/* The MOV exited: the flush it makes when paging changes is ours. */
+	vmx->flush_vpid = true;
 	this_cpu_inc(vcpu->vm->pcpu_stats->exits_other);
 	vmx_skip(vcpu, vmx->insn_len);
 	return 0;
@@ -912,6 +951,37 @@ static int vmx_setup_l1tf(void)
 }
 
 /*
+ * Interrupts off, the vCPU in guest mode, its VMCS current: drop what this
+ * CPU may cache for the vCPU that is no longer right.  INVEPT of the VM's
+ * EPTP drops its guest-physical and combined mappings, of every VPID: after
+ * the MMU zapped (the request, which vmmu_kick_vcpus() sets before it reads
+ * the mode), and on a CPU the vCPU did not last enter on: what it cached
+ * there may predate zaps flushed on another CPU, or come from a freed root
+ * at the same address, or from the VPID's earlier owner.  INVVPID drops the
+ * guest's own translations after user space changed its control registers
+ * (the guest flushes after its own changes).  Without a VPID, every entry
+ * and exit drops those anyway.
+ */
+static void vmx_flush_tlb(struct vmmu_vcpu *vcpu, struct vmmu_vmx *vmx)
+{
+	int cpu = smp_processor_id();
+
+	lockdep_assert_irqs_disabled();
+	if (test_and_clear_bit(VMMU_REQ_TLB_FLUSH, &vcpu->requests) ||
+	    vmx->tlb_cpu != cpu) {
+		vmmu_invept(vmx->eptp);
+		vmx->tlb_cpu = cpu;
+	} else if (vmx->flush_vpid && vmx->vpid) {
+		vmmu_invvpid(vmx->vpid);
+	} else {
+		vmx->flush_vpid = false;
+		return;
+	}
+	vmx->flush_vpid = false;
+	this_cpu_inc(vcpu->vm->pcpu_stats->vcpu_flushes);
+}
+
+/*
  * Enter the guest once.  Preemption is off from kernel_fpu_begin() (the
  * VMM's FPU state is saved, the guest's loaded) to kernel_fpu_end();
  * interrupts are off from the last check for work until the exit, and the
@@ -936,9 +1006,6 @@ static int vmx_vcpu_run(struct vmmu_vcpu *vcpu)
 	smp_mb();
 	if (need_resched() || signal_pending(current))
 		goto out;
-	/* Every entry flushes the VM's EPT translations: the request is met. */
-	clear_bit(VMMU_REQ_TLB_FLUSH, &vcpu->requests);
-
 	r = vmmu_vmx_borrow(&borrow);
 	if (r)
 		goto out;
@@ -949,11 +1016,7 @@ static int vmx_vcpu_run(struct vmmu_vcpu *vcpu)
 	vmx_save_host(&host);
 	vmx_write_host(&host);
 	vmx_write_guest(vcpu, vmx);
-	/*
-	 * The VM's guest-physical translations, cached on this CPU when it
-	 * last ran here (or by a VM whose freed root had this address).
-	 */
-	vmmu_invept(vmx->eptp);
+	vmx_flush_tlb(vcpu, vmx);
 	trace_kvm_entry(vcpu->id, vmx->rip, vmx->inject, vmx->inject_err);
 	if (pkru)
 		host_pkru = rdpkru();
@@ -1088,7 +1151,8 @@ static int vmx_setup_caps(void)
 			 MSR_IA32_VMX_PROCBASED_CTLS, &c->proc) ||
 	    vmx_controls(SECONDARY_EXEC_ENABLE_EPT |
 			 SECONDARY_EXEC_UNRESTRICTED_GUEST |
-			 SECONDARY_EXEC_WBINVD_EXITING, 0,
+			 SECONDARY_EXEC_WBINVD_EXITING,
+			 SECONDARY_EXEC_ENABLE_VPID,
 			 MSR_IA32_VMX_PROCBASED_CTLS2, &c->proc2) ||
 	    vmx_controls(VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_SAVE_IA32_PAT |
 			 VM_EXIT_LOAD_IA32_PAT | VM_EXIT_SAVE_IA32_EFER |
@@ -1132,6 +1196,14 @@ static int vmx_setup_caps(void)
 	if (!(ept & EPT_CAP_AD))
 		return -EOPNOTSUPP;
 	c->invept_single = ept & EPT_CAP_INVEPT_SINGLE;
+	c->vpid = (c->proc2 & SECONDARY_EXEC_ENABLE_VPID) &&
+		  (ept & VPID_CAP_INVVPID) &&
+		  (ept & (VPID_CAP_INVVPID_SINGLE | VPID_CAP_INVVPID_ALL));
+	c->invvpid_single = ept & VPID_CAP_INVVPID_SINGLE;
+	/* Asked for per vCPU: one without a VPID runs with the control off. */
+	c->proc2 &= ~SECONDARY_EXEC_ENABLE_VPID;
+	if (c->vpid)
+		c->proc2 |= SECONDARY_EXEC_ENABLE_VPID;
 	c->eptp_flags = EPTP_WB | EPTP_WALK_4 | EPTP_AD;
 
 	rdmsrq(MSR_IA32_VMX_CR0_FIXED0, c->cr0_fixed0);

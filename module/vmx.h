@@ -15,6 +15,8 @@ struct vmmu_vmx_caps {
 	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	u64 eptp_flags;			/* memory type, walk length, A/D */
 	bool invept_single;		/* INVEPT of one context, else all */
+	bool vpid;			/* VPIDs, with INVVPID */
+	bool invvpid_single;		/* INVVPID of one VPID, else all */
 };
 
 /* What an entry found on the CPU, to put back afterwards. */
@@ -34,6 +36,7 @@ void vmmu_vmx_give_back(const struct vmmu_vmx_borrow *b);
 int vmmu_vmclear(u64 pa);
 int vmmu_vmptrld(u64 pa);
 void vmmu_invept(u64 eptp);
+void vmmu_invvpid(u16 vpid);
 
 /* Returns 0 after a VM exit, 1 if VMLAUNCH itself failed (VMfail). */
 int __vmmu_vmx_vmlaunch(u64 *gprs);

@@ -104,6 +104,18 @@ void vmmu_invept(u64 eptp)
 		     : : "m" (desc), "r" (type) : "cc", "memory");
 }
 
+/* Drop the CPU's linear and combined mappings of @vpid (of all if need be). */
+void vmmu_invvpid(u16 vpid)
+{
+	struct {
+		u64 vpid, gva;
+	} desc = { vpid, 0 };
+	unsigned long type = vmmu_vmx_caps.invvpid_single ? 1 : 2;
+
+	asm volatile("invvpid %0, %1"
+		     : : "m" (desc), "r" (type) : "cc", "memory");
+}
+
 void vmmu_vmx_cpus_free(void)
 {
 	int cpu;

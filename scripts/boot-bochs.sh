@@ -45,10 +45,10 @@ MODULE_PARAMS="vmmu:l1d_flush=0 kvm-intel:vmentry_l1d_flush=never" \
 cp "$(kernel_image "$label")" "$iso/vmlinuz"
 cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$iso/isolinux/"
 # loglevel=5: warnings reach the console (as in the QEMU lane) without
-# the chatter, which Bochs's UART would spend time on.  No 1 GiB page:
-# Bochs's BIOS gives at most 3 GiB below the PCI hole, the last 64 KiB of
-# it ACPI data, and ISOLINUX puts the initramfs just below 2 GiB, so no
-# aligned GiB is free (tried with 3 and 4 GiB machines).
+# the chatter, which Bochs's UART would spend time on.  The 1 GiB page
+# comes from above 4 GiB: Bochs's BIOS gives at most 3 GiB below the PCI
+# hole, and ISOLINUX puts the initramfs just below 2 GiB, so the machine
+# has 6 GiB, whose last 2 GiB lie above 4 GiB with an aligned GiB free.
 # clearcpuid: the CPU model's XSAVE size for AVX-512 is wrong; and Bochs
 # 2.7's XSAVEC and XSAVES write the AVX state of the compacted format at
 # offset 416 where its XRSTORS reads it at 576 (cpu/xsave.cc), so a task
@@ -63,7 +63,7 @@ PROMPT 0
 TIMEOUT 0
 LABEL linux
   KERNEL /vmlinuz
-  APPEND initrd=/initrd.gz console=ttyS0,115200 loglevel=5 clearcpuid=avx512f,xsavec,xsaves panic=-1 panic_on_warn=1 oops=panic hugepagesz=2M hugepages=16
+  APPEND initrd=/initrd.gz console=ttyS0,115200 loglevel=5 clearcpuid=avx512f,xsavec,xsaves panic=-1 panic_on_warn=1 oops=panic hugepagesz=2M hugepages=16 hugepagesz=1G hugepages=1
 CFG
 xorriso -as mkisofs -quiet -o "$out/boot.iso" -b isolinux/isolinux.bin \
 	-c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
@@ -76,10 +76,12 @@ rm -rf "$iso"
 # one aborts Bochs.  panic: fatal ends Bochs at the guest's poweroff (ACPI
 # soft power off is a "panic" to Bochs), so its exit status says nothing:
 # the results are read from output.log, as in the QEMU lane.
+# host=2048 is Bochs's limit for memory it allocates up front: the rest
+# of the guest's 6 GiB is allocated as the guest touches it.
 cat > "$out/bochsrc" <<RC
 config_interface: textconfig
 display_library: rfb, options="timeout=0"
-memory: guest=2048, host=2048
+memory: guest=6144, host=2048
 romimage: file=/usr/share/bochs/BIOS-bochs-latest
 vgaromimage: file=/usr/share/vgabios/vgabios.bin
 cpu: model=corei7_skylake_x, count=1, ips=100000000, reset_on_triple_fault=0

@@ -372,10 +372,9 @@ fi
 # backends), vmmu beside kvm_intel (module_test), the EPT format in
 # software, and a smoke set of the rest.  What waits on the guest's clock,
 # which runs many times slower than the host's there, is cut down (the
-# coherence oracle: boot-bochs.sh) or left out (a 25 s spin); so is the
-# 1 GiB page, which the machine cannot reserve (boot-bochs.sh).
+# coherence oracle: boot-bochs.sh) or left out (a 25 s spin).
 INTEL_KERNELS="6.1 6.12 7.2"
-INTEL_TESTS="vcpu_test:-long_spin_stalls_nothing,-guest_on_1g_leaf
+INTEL_TESTS="vcpu_test:-long_spin_stalls_nothing
 	module_test
 	mmu_test:mmu.ept.host_writes_guest_reads,mmu.ept.guest_writes_host_reads,mmu.ept.entry_format,mmu.ept.prefault_and_translate,mmu.ept.munmap_removes_the_mapping,mmu.ept.thp_maps_2m_leaves,mmu.ept.hugetlbfs_maps_2m_leaves,mmu.ept.dirty_log_is_exact,mmu.ept.page_tables_are_freed
 	api_test

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -328,6 +329,48 @@ TEST_F(vcpu, read_loop_sees_host_writes)
 	for (i = 0; i < 3 * n; i++) {
 		run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE, true, 4);
 		ASSERT_EQ(0x2000 + i % n, self->vcpu.exit.io.data);
+	}
+}
+
+/*
+ * User space points CR3 at other page tables between runs, which map the
+ * same linear address elsewhere: each run reads through the tables it was
+ * given.  With VPIDs the CPU keeps the guest's translations across exits,
+ * and the guest never flushed them itself: the VMM must (vmx.c).
+ */
+TEST_F(vcpu, guest_sees_cr3_set_by_vmm)
+{
+	const __u64 tables = DATA_GPA, va = DATA_GPA + 4 * MB;
+	__u64 *pml4 = (__u64 *)self->data, *pdpt = pml4 + 512, *pd = pdpt + 512;
+	const __u64 *sys_pdpt = guest_hva(&self->vm, GUEST_PDPT_GPA);
+	const __u64 *sys_pd = guest_hva(&self->vm, GUEST_PD_GPA + PAGE);
+	struct guest_sregs sregs;
+	__u64 cr3;
+	int round;
+
+	/* A copy of the library's tables, but va maps va + 2 MiB. */
+	memcpy(pdpt, sys_pdpt, PAGE);
+	memcpy(pd, sys_pd, PAGE);
+	pml4[0] = (tables + PAGE) | (sys_pdpt[0] & 0xfff);
+	pdpt[1] = (tables + 2 * PAGE) | (sys_pdpt[1] & 0xfff);
+	pd[2] = sys_pd[3];
+	*(__u32 *)(self->data + 4 * MB) = 0xaaaa;
+	*(__u32 *)(self->data + 6 * MB) = 0xbbbb;
+
+	ASSERT_EQ(0, guest_get_sregs(&self->vcpu, &sregs));
+	cr3 = sregs.cr3;
+	for (round = 0; round < 6; round++) {
+		bool other = round & 1;
+
+		sregs.cr3 = other ? tables : cr3;
+		ASSERT_EQ(0, guest_set_sregs(&self->vcpu, &sregs));
+		ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_read_loop, va,
+					     1, 0, 1));
+		run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE, true, 4);
+		EXPECT_EQ(other ? 0xbbbb : 0xaaaa, self->vcpu.exit.io.data)
+			TH_LOG("round %d, CR3 0x%llx", round,
+			       (unsigned long long)sregs.cr3);
+		EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
 	}
 }
 
@@ -992,6 +1035,62 @@ static __u32 call_to_done(struct __test_metadata *_metadata,
 	if (guest_vcpu_call(vcpu, payload, a0, a1, a2, 0))
 		return ~0U;
 	return run_to_done(_metadata, vcpu);
+}
+
+/*
+ * An entry flushes what the CPU may cache for the guest when something
+ * changed it, not at every entry: VMX with VPIDs keeps the guest's
+ * translations across exits, so a loop of exits on one CPU flushes only if
+ * the MMU asked; after the host drops a page the guest used, the next entry
+ * flushes.  SVM flushes at every entry (svm_cpu.c).
+ */
+TEST_F(vmmu, tlb_flushed_when_needed)
+{
+	struct guest_vcpu *vcpu = &self->vm.vcpu;
+	int fd = self->vm.vm.fd;
+	struct vmmu_vm_stats a, b;
+	__u64 entries, flushes, asked;
+	const __u32 n = 100;
+	cpu_set_t one;
+	__u32 i;
+
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+	/* On this CPU from now on, and the data page mapped. */
+	ASSERT_EQ(0, call_to_done(_metadata, vcpu, guest_fill, DATA_GPA, PAGE,
+				  SEED));
+
+	ASSERT_EQ(0, vmmu_get_stats(fd, &a));
+	ASSERT_EQ(0, guest_vcpu_call(vcpu, guest_io_loop, n, 0, 0, 0));
+	for (i = 0; i < n; i++)
+		run_expect_io(_metadata, vcpu, GUEST_PORT_VALUE, true, 4);
+	EXPECT_EQ(0, run_to_done(_metadata, vcpu));
+	ASSERT_EQ(0, vmmu_get_stats(fd, &b));
+	entries = b.vcpu_entries - a.vcpu_entries;
+	flushes = b.vcpu_tlb_flushes - a.vcpu_tlb_flushes;
+	asked = b.tlb_flushes - a.tlb_flushes;
+	EXPECT_LE(n + 1, entries);
+	if (host_format() == VMMU_VM_TYPE_EPT) {
+		EXPECT_LE(flushes, asked)
+			TH_LOG("%llu entries, %llu flushed, the MMU asked %llu",
+			       (unsigned long long)entries,
+			       (unsigned long long)flushes,
+			       (unsigned long long)asked);
+	} else {
+		EXPECT_EQ(entries, flushes);
+	}
+
+	/* The host drops the page: zapped, and the next entry flushes. */
+	ASSERT_EQ(0, madvise(self->vm.data, PAGE, MADV_DONTNEED));
+	ASSERT_EQ(0, vmmu_get_stats(fd, &a));
+	EXPECT_LT(b.tlb_flushes, a.tlb_flushes);
+	ASSERT_EQ(0, call_to_done(_metadata, vcpu, guest_fill, DATA_GPA, PAGE,
+				  SEED));
+	ASSERT_EQ(0, vmmu_get_stats(fd, &b));
+	EXPECT_LE(1, b.vcpu_tlb_flushes - a.vcpu_tlb_flushes);
+	EXPECT_EQ(guest_pattern(SEED, DATA_GPA + 8),
+		  *(__u64 *)(self->vm.data + 8));
 }
 
 /*

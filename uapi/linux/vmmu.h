@@ -137,6 +137,8 @@ struct vmmu_vm_stats {
 	__u64 memslot_policy;		/* VMMU_MEMSLOT_POLICY_* */
 	__u64 invalidations_conservative; /* locked: an update was pending */
 	__u64 invalidations_unrecorded;	/* no record free: the seed's rule */
+	/* entries that first dropped translations the CPU may have cached */
+	__u64 vcpu_tlb_flushes;
 };
 
 #define VMMU_MEMSLOT_POLICY_SEED	0	/* wait for no invalidation */
