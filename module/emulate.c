@@ -56,8 +56,7 @@ void vmmu_emulate_complete_in(struct vmmu_vcpu *vcpu, u64 value)
 }
 
 /* Copy @len bytes of guest memory at @gpa, through the memslots. */
-static int vmmu_read_guest(struct vmmu_vm *vm, u64 gpa, void *buf,
-			   unsigned int len)
+int vmmu_read_guest(struct vmmu_vm *vm, u64 gpa, void *buf, unsigned int len)
 {
 	while (len) {
 		unsigned int chunk = min_t(unsigned int, len,
@@ -163,7 +162,7 @@ int vmmu_emulate_mmio(struct vmmu_vcpu *vcpu, u64 gpa, bool write)
 	int mode, n;
 
 	vmmu_vcpu_ops->get_sregs(vcpu, &sregs);
-	vmmu_vcpu_ops->get_regs(vcpu, &regs);
+	vmmu_vcpu_get_regs(vcpu, &regs);
 	n = vmmu_fetch_insn(vcpu, &sregs, regs.rip, bytes);
 	mode = (sregs.efer & EFER_LMA) && sregs.cs.l ? 64 : sregs.cs.db ? 32 : 16;
 	/* The instruction may have changed since it faulted: check. */

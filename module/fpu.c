@@ -13,6 +13,7 @@
 #include <asm/cpufeature.h>
 #include <asm/fpu/xcr.h>
 #include <asm/processor.h>
+#include <asm/special_insns.h>
 
 #include "compat.h"
 #include "fpu.h"
@@ -74,20 +75,31 @@ int vmmu_fpu_check_xsave(const struct vmmu_xsave *xs)
 	return 0;
 }
 
-void vmmu_fpu_load_guest(void *area)
+/*
+ * Interrupts off, right before an entry: the guest's state in the CPU.
+ * Returns the host's PKRU, which the guest may change (WRPKRU does not
+ * exit), for vmmu_fpu_leave_guest().
+ */
+u32 vmmu_fpu_enter_guest(void *area)
 {
+	u32 pkru = cpu_feature_enabled(X86_FEATURE_OSPKE) ? rdpkru() : 0;
+
 	asm volatile("xrstor64 %0"
 		     : : "m" (*(u8 (*)[sizeof(struct vmmu_xsave)])area),
 		       "a" ((u32)vmmu_xfeatures),
 		       "d" ((u32)(vmmu_xfeatures >> 32))
 		     : "memory");
+	return pkru;
 }
 
-void vmmu_fpu_save_guest(void *area)
+/* Right after the exit: the guest's state saved, the host's PKRU back. */
+void vmmu_fpu_leave_guest(void *area, u32 host_pkru)
 {
 	asm volatile("xsave64 %0"
 		     : "+m" (*(u8 (*)[sizeof(struct vmmu_xsave)])area)
 		     : "a" ((u32)vmmu_xfeatures),
 		       "d" ((u32)(vmmu_xfeatures >> 32))
 		     : "memory");
+	if (cpu_feature_enabled(X86_FEATURE_OSPKE) && rdpkru() != host_pkru)
+		wrpkru(host_pkru);
 }

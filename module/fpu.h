@@ -11,7 +11,7 @@
 int vmmu_fpu_init(void);
 void vmmu_fpu_init_xsave(void *area);
 int vmmu_fpu_check_xsave(const struct vmmu_xsave *xs);
-void vmmu_fpu_load_guest(void *area);
-void vmmu_fpu_save_guest(void *area);
+u32 vmmu_fpu_enter_guest(void *area);
+void vmmu_fpu_leave_guest(void *area, u32 host_pkru);
 
 #endif /* VMMU_FPU_H */

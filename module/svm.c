@@ -167,50 +167,16 @@ static void svm_vcpu_destroy(struct vmmu_vcpu *vcpu)
 
 static void svm_get_regs(struct vmmu_vcpu *vcpu, struct vmmu_regs *regs)
 {
-	const u64 *r = vcpu->gprs.r;
 	struct vmcb *vmcb = to_vmcb(vcpu);
 
-	regs->rax = r[VMMU_RAX];
-	regs->rbx = r[VMMU_RBX];
-	regs->rcx = r[VMMU_RCX];
-	regs->rdx = r[VMMU_RDX];
-	regs->rsi = r[VMMU_RSI];
-	regs->rdi = r[VMMU_RDI];
-	regs->rsp = r[VMMU_RSP];
-	regs->rbp = r[VMMU_RBP];
-	regs->r8 = r[VMMU_R8];
-	regs->r9 = r[VMMU_R9];
-	regs->r10 = r[VMMU_R10];
-	regs->r11 = r[VMMU_R11];
-	regs->r12 = r[VMMU_R12];
-	regs->r13 = r[VMMU_R13];
-	regs->r14 = r[VMMU_R14];
-	regs->r15 = r[VMMU_R15];
 	regs->rip = vmcb->save.rip;
 	regs->rflags = vmcb->save.rflags;
 }
 
 static void svm_set_regs(struct vmmu_vcpu *vcpu, const struct vmmu_regs *regs)
 {
-	u64 *r = vcpu->gprs.r;
 	struct vmcb *vmcb = to_vmcb(vcpu);
 
-	r[VMMU_RAX] = regs->rax;
-	r[VMMU_RBX] = regs->rbx;
-	r[VMMU_RCX] = regs->rcx;
-	r[VMMU_RDX] = regs->rdx;
-	r[VMMU_RSI] = regs->rsi;
-	r[VMMU_RDI] = regs->rdi;
-	r[VMMU_RSP] = regs->rsp;
-	r[VMMU_RBP] = regs->rbp;
-	r[VMMU_R8] = regs->r8;
-	r[VMMU_R9] = regs->r9;
-	r[VMMU_R10] = regs->r10;
-	r[VMMU_R11] = regs->r11;
-	r[VMMU_R12] = regs->r12;
-	r[VMMU_R13] = regs->r13;
-	r[VMMU_R14] = regs->r14;
-	r[VMMU_R15] = regs->r15;
 	vmcb->save.rip = regs->rip;
 	/* Bit 1 is always set; the reserved bits are never. */
 	vmcb->save.rflags = (regs->rflags & 0x3f7fd5) | X86_EFLAGS_FIXED;
@@ -437,32 +403,16 @@ static int svm_handle_exit(struct vmmu_vcpu *vcpu)
 	return svm_exit_to_user(vcpu, VMMU_EXIT_UNKNOWN);
 }
 
-/*
- * Enter the guest once.  Preemption is off from kernel_fpu_begin() (the
- * VMM's FPU state is saved, the guest's loaded) to kernel_fpu_end();
- * interrupts are off from the last check for work until the exit, and the
- * interrupt that made the guest exit, if any, runs right after.
- */
+/* Enter the guest once (vmmu_vcpu_enter_begin() says how). */
 static int svm_vcpu_run(struct vmmu_vcpu *vcpu)
 {
 	struct vmcb *vmcb = to_vmcb(vcpu);
-	bool pkru = cpu_feature_enabled(X86_FEATURE_OSPKE);
 	struct vmmu_svm_borrow borrow;
 	struct vmmu_svm_cpu *sc;
-	u32 host_pkru = 0;
+	u32 host_pkru;
 
-	kernel_fpu_begin();
-	local_irq_disable();
-	vcpu->cpu = smp_processor_id();
-	WRITE_ONCE(vcpu->mode, VMMU_IN_GUEST_MODE);
-	/* Pairs with vmmu_kick_vcpus(): mode before requests. */
-	smp_mb();
-	if (need_resched() || signal_pending(current)) {
-		WRITE_ONCE(vcpu->mode, VMMU_OUTSIDE_GUEST_MODE);
-		local_irq_enable();
-		kernel_fpu_end();
+	if (!vmmu_vcpu_enter_begin(vcpu))
 		return 0;
-	}
 	/* Every entry flushes the TLB (svm_cpu.c): the request is met. */
 	clear_bit(VMMU_REQ_TLB_FLUSH, &vcpu->requests);
 
@@ -472,38 +422,20 @@ static int svm_vcpu_run(struct vmmu_vcpu *vcpu)
 	vmcb->save.rsp = vcpu->gprs.r[VMMU_RSP];
 	vmcb->control.tlb_ctl = TLB_CONTROL_FLUSH_ALL_ASID;
 	this_cpu_inc(vcpu->vm->pcpu_stats->vcpu_flushes);
-	if (pkru)
-		host_pkru = rdpkru();
 
 	trace_kvm_entry(vcpu->id, vmcb->save.rip, vmcb->control.event_inj,
 			vmcb->control.event_inj_err);
 	asm volatile("clgi" : : : "memory");
-	vmmu_fpu_load_guest(vcpu->xsave);
+	host_pkru = vmmu_fpu_enter_guest(vcpu->xsave);
 	__vmmu_svm_vmrun(__pa(vmcb), page_to_phys(sc->host_save),
 			 vcpu->gprs.r);
 	vmmu_guest_ran();
-	vmmu_fpu_save_guest(vcpu->xsave);
-	if (pkru && rdpkru() != host_pkru)
-		wrpkru(host_pkru);
+	vmmu_fpu_leave_guest(vcpu->xsave, host_pkru);
 	asm volatile("stgi" : : : "memory");
 
 	vmmu_svm_give_back(sc, &borrow);
-	WRITE_ONCE(vcpu->mode, VMMU_OUTSIDE_GUEST_MODE);
-	/*
-	 * #VMEXIT leaves DR7 disabled: the host's breakpoints come back (the
-	 * guest cannot touch DR0-3 or DR6: every DR access exits).
-	 */
-	if (hw_breakpoint_active())
-		set_debugreg(__this_cpu_read(cpu_dr7), 7);
-	/* A machine check taken in the guest is the host's, as in KVM. */
-	if (IS_ENABLED(CONFIG_X86_MCE) &&
-	    vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + MC_VECTOR) {
-		struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
-
-		do_machine_check(&regs);
-	}
-	local_irq_enable();
-	kernel_fpu_end();
+	vmmu_vcpu_enter_end(vcpu, true, vmcb->control.exit_code ==
+			    SVM_EXIT_EXCP_BASE + MC_VECTOR);
 
 	vcpu->gprs.r[VMMU_RAX] = vmcb->save.rax;
 	vcpu->gprs.r[VMMU_RSP] = vmcb->save.rsp;

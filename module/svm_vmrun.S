@@ -16,7 +16,7 @@
 #include <asm/nospec-branch.h>
 #include <asm/segment.h>
 
-#define GPR(n)	((n) * 8)
+#include "vmrun_gprs.S"
 
 /* Not instrumentable: between the VMLOADs the GS base is the guest's. */
 .section .noinstr.text, "ax"
@@ -41,20 +41,7 @@ SYM_FUNC_START(__vmmu_svm_vmrun)
 	vmload	%rax
 
 	mov	%rdx, %rax
-	mov	GPR(1)(%rax), %rcx
-	mov	GPR(3)(%rax), %rbx
-	mov	GPR(5)(%rax), %rbp
-	mov	GPR(6)(%rax), %rsi
-	mov	GPR(7)(%rax), %rdi
-	mov	GPR(8)(%rax), %r8
-	mov	GPR(9)(%rax), %r9
-	mov	GPR(10)(%rax), %r10
-	mov	GPR(11)(%rax), %r11
-	mov	GPR(12)(%rax), %r12
-	mov	GPR(13)(%rax), %r13
-	mov	GPR(14)(%rax), %r14
-	mov	GPR(15)(%rax), %r15
-	mov	GPR(2)(%rax), %rdx
+	VMMU_LOAD_GUEST_GPRS
 	mov	(%rsp), %rax
 
 	/* The CPU's buffers, where the kernel flushes them for its VMs (TSA). */
@@ -69,20 +56,7 @@ SYM_FUNC_START(__vmmu_svm_vmrun)
 
 	/* RSP and RAX are the host's again; the rest is the guest's. */
 	mov	8(%rsp), %rax
-	mov	%rcx, GPR(1)(%rax)
-	mov	%rdx, GPR(2)(%rax)
-	mov	%rbx, GPR(3)(%rax)
-	mov	%rbp, GPR(5)(%rax)
-	mov	%rsi, GPR(6)(%rax)
-	mov	%rdi, GPR(7)(%rax)
-	mov	%r8, GPR(8)(%rax)
-	mov	%r9, GPR(9)(%rax)
-	mov	%r10, GPR(10)(%rax)
-	mov	%r11, GPR(11)(%rax)
-	mov	%r12, GPR(12)(%rax)
-	mov	%r13, GPR(13)(%rax)
-	mov	%r14, GPR(14)(%rax)
-	mov	%r15, GPR(15)(%rax)
+	VMMU_SAVE_GUEST_GPRS
 
 	mov	(%rsp), %rax
 	vmsave	%rax

@@ -20,6 +20,9 @@
 #include <linux/smp.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
+#include <asm/debugreg.h>
+#include <asm/fpu/api.h>
+#include <asm/mce.h>
 #include <asm/segment.h>
 
 #include "vcpu.h"
@@ -37,6 +40,47 @@ long vmmu_vcpu_max(struct vmmu_vm *vm)
 	if (!vmmu_vcpu_ops || vm->pt_format != vmmu_host_pt_format())
 		return 0;
 	return VMMU_MAX_VCPUS;
+}
+
+/*
+ * Start an entry: preemption off from kernel_fpu_begin() (the VMM's FPU
+ * state saved) to vmmu_vcpu_enter_end(), interrupts off, the vCPU in guest
+ * mode.  False if there is other work first (rescheduling, a signal): then
+ * all of it is undone.
+ */
+bool vmmu_vcpu_enter_begin(struct vmmu_vcpu *vcpu)
+{
+	kernel_fpu_begin();
+	local_irq_disable();
+	vcpu->cpu = smp_processor_id();
+	WRITE_ONCE(vcpu->mode, VMMU_IN_GUEST_MODE);
+	/* Pairs with vmmu_kick_vcpus(): mode before requests. */
+	smp_mb();
+	if (!need_resched() && !signal_pending(current))
+		return true;
+	vmmu_vcpu_enter_end(vcpu, false, false);
+	return false;
+}
+
+/*
+ * End an entry, interrupts still off: out of guest mode; if the guest ran
+ * (@ran), the host's breakpoints back (an exit disables DR7, and the guest
+ * cannot touch the debug registers: every access exits); a machine check
+ * in the guest or during the entry (@mce) handed to the host, as in KVM.
+ * Then interrupts on: the one that made the guest exit, if any, runs.
+ */
+void vmmu_vcpu_enter_end(struct vmmu_vcpu *vcpu, bool ran, bool mce)
+{
+	WRITE_ONCE(vcpu->mode, VMMU_OUTSIDE_GUEST_MODE);
+	if (ran && hw_breakpoint_active())
+		set_debugreg(__this_cpu_read(cpu_dr7), 7);
+	if (IS_ENABLED(CONFIG_X86_MCE) && mce) {
+		struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
+
+		do_machine_check(&regs);
+	}
+	local_irq_enable();
+	kernel_fpu_end();
 }
 
 static void vmmu_kick_ack(void *unused)
@@ -144,21 +188,69 @@ int vmmu_vcpu_handle_npf(struct vmmu_vcpu *vcpu, u64 gpa, u32 access)
 	return 1;
 }
 
-static long vmmu_vcpu_get_regs(struct vmmu_vcpu *vcpu, void __user *argp)
+/* The ABI's registers: the GPRs are kept here, RIP and RFLAGS by the backend. */
+void vmmu_vcpu_get_regs(struct vmmu_vcpu *vcpu, struct vmmu_regs *regs)
+{
+	const u64 *r = vcpu->gprs.r;
+
+	regs->rax = r[VMMU_RAX];
+	regs->rbx = r[VMMU_RBX];
+	regs->rcx = r[VMMU_RCX];
+	regs->rdx = r[VMMU_RDX];
+	regs->rsi = r[VMMU_RSI];
+	regs->rdi = r[VMMU_RDI];
+	regs->rsp = r[VMMU_RSP];
+	regs->rbp = r[VMMU_RBP];
+	regs->r8 = r[VMMU_R8];
+	regs->r9 = r[VMMU_R9];
+	regs->r10 = r[VMMU_R10];
+	regs->r11 = r[VMMU_R11];
+	regs->r12 = r[VMMU_R12];
+	regs->r13 = r[VMMU_R13];
+	regs->r14 = r[VMMU_R14];
+	regs->r15 = r[VMMU_R15];
+	vmmu_vcpu_ops->get_regs(vcpu, regs);
+}
+
+static void vmmu_vcpu_set_regs(struct vmmu_vcpu *vcpu,
+			       const struct vmmu_regs *regs)
+{
+	u64 *r = vcpu->gprs.r;
+
+	r[VMMU_RAX] = regs->rax;
+	r[VMMU_RBX] = regs->rbx;
+	r[VMMU_RCX] = regs->rcx;
+	r[VMMU_RDX] = regs->rdx;
+	r[VMMU_RSI] = regs->rsi;
+	r[VMMU_RDI] = regs->rdi;
+	r[VMMU_RSP] = regs->rsp;
+	r[VMMU_RBP] = regs->rbp;
+	r[VMMU_R8] = regs->r8;
+	r[VMMU_R9] = regs->r9;
+	r[VMMU_R10] = regs->r10;
+	r[VMMU_R11] = regs->r11;
+	r[VMMU_R12] = regs->r12;
+	r[VMMU_R13] = regs->r13;
+	r[VMMU_R14] = regs->r14;
+	r[VMMU_R15] = regs->r15;
+	vmmu_vcpu_ops->set_regs(vcpu, regs);
+}
+
+static long vmmu_vcpu_ioctl_get_regs(struct vmmu_vcpu *vcpu, void __user *argp)
 {
 	struct vmmu_regs regs = {};
 
-	vmmu_vcpu_ops->get_regs(vcpu, &regs);
+	vmmu_vcpu_get_regs(vcpu, &regs);
 	return copy_to_user(argp, &regs, sizeof(regs)) ? -EFAULT : 0;
 }
 
-static long vmmu_vcpu_set_regs(struct vmmu_vcpu *vcpu, void __user *argp)
+static long vmmu_vcpu_ioctl_set_regs(struct vmmu_vcpu *vcpu, void __user *argp)
 {
 	struct vmmu_regs regs;
 
 	if (copy_from_user(&regs, argp, sizeof(regs)))
 		return -EFAULT;
-	vmmu_vcpu_ops->set_regs(vcpu, &regs);
+	vmmu_vcpu_set_regs(vcpu, &regs);
 	return 0;
 }
 
@@ -220,10 +312,10 @@ static long vmmu_vcpu_ioctl(struct file *filp, unsigned int ioctl,
 		r = arg ? -EINVAL : vmmu_vcpu_run(vcpu);
 		break;
 	case VMMU_GET_REGS:
-		r = vmmu_vcpu_get_regs(vcpu, argp);
+		r = vmmu_vcpu_ioctl_get_regs(vcpu, argp);
 		break;
 	case VMMU_SET_REGS:
-		r = vmmu_vcpu_set_regs(vcpu, argp);
+		r = vmmu_vcpu_ioctl_set_regs(vcpu, argp);
 		break;
 	case VMMU_GET_SREGS:
 		r = vmmu_vcpu_get_sregs(vcpu, argp);

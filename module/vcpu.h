@@ -88,6 +88,7 @@ struct vmmu_vcpu_ops {
 	int (*create)(struct vmmu_vcpu *vcpu);
 	void (*destroy)(struct vmmu_vcpu *vcpu);
 	int (*run)(struct vmmu_vcpu *vcpu);
+	/* RIP and RFLAGS only: vcpu.c keeps the GPRs. */
 	void (*get_regs)(struct vmmu_vcpu *vcpu, struct vmmu_regs *regs);
 	void (*set_regs)(struct vmmu_vcpu *vcpu, const struct vmmu_regs *regs);
 	void (*get_sregs)(struct vmmu_vcpu *vcpu, struct vmmu_sregs *sregs);
@@ -106,6 +107,9 @@ void vmmu_vcpus_destroy(struct vmmu_vm *vm);
 void vmmu_kick_vcpus(struct vmmu_vm *vm);
 int vmmu_vcpu_handle_npf(struct vmmu_vcpu *vcpu, u64 gpa, u32 access);
 long vmmu_vcpu_max(struct vmmu_vm *vm);
+void vmmu_vcpu_get_regs(struct vmmu_vcpu *vcpu, struct vmmu_regs *regs);
+bool vmmu_vcpu_enter_begin(struct vmmu_vcpu *vcpu);
+void vmmu_vcpu_enter_end(struct vmmu_vcpu *vcpu, bool ran, bool mce);
 
 /* svm.c, vmx.c: each sets vmmu_vcpu_ops if this CPU is its kind. */
 int vmmu_svm_init(void);

@@ -131,6 +131,7 @@ struct vmmu_vmx {
 	/* The guest's state, as its ioctls and the last exit left it. */
 	u64 rip, rflags;
 	u64 cr0, cr2, cr3, cr4, efer, pat;
+	u64 pdpte[4];		/* PAE paging outside long mode */
 	struct vmmu_vmx_seg seg[SEG_COUNT];
 	u64 gdt_base, idt_base;
 	u32 gdt_limit, idt_limit;
@@ -164,6 +165,13 @@ static u64 vmx_cr0_mask, vmx_cr4_mask;
 #define VMX_VPID_FIRST		0x8000
 #define VMX_VPID_LAST		0xffff
 static DEFINE_IDA(vmx_vpids);
+
+/*
+ * vpid=N: none, as kvm_intel's vpid=0, for comparing the two.  Reads N
+ * after loading where the CPU has none.
+ */
+static bool vmx_vpid_param = true;
+module_param_named(vpid, vmx_vpid_param, bool, 0444);
 
 /*
  * L1TF: a guest can read what the L1D holds through a non-present PTE of
@@ -286,24 +294,6 @@ static void vmx_vcpu_destroy(struct vmmu_vcpu *vcpu)
 
 static void vmx_get_regs(struct vmmu_vcpu *vcpu, struct vmmu_regs *regs)
 {
-	const u64 *r = vcpu->gprs.r;
-
-	regs->rax = r[VMMU_RAX];
-	regs->rbx = r[VMMU_RBX];
-	regs->rcx = r[VMMU_RCX];
-	regs->rdx = r[VMMU_RDX];
-	regs->rsi = r[VMMU_RSI];
-	regs->rdi = r[VMMU_RDI];
-	regs->rsp = r[VMMU_RSP];
-	regs->rbp = r[VMMU_RBP];
-	regs->r8 = r[VMMU_R8];
-	regs->r9 = r[VMMU_R9];
-	regs->r10 = r[VMMU_R10];
-	regs->r11 = r[VMMU_R11];
-	regs->r12 = r[VMMU_R12];
-	regs->r13 = r[VMMU_R13];
-	regs->r14 = r[VMMU_R14];
-	regs->r15 = r[VMMU_R15];
 	regs->rip = to_vmx(vcpu)->rip;
 	regs->rflags = to_vmx(vcpu)->rflags;
 }
@@ -311,24 +301,7 @@ static void vmx_get_regs(struct vmmu_vcpu *vcpu, struct vmmu_regs *regs)
 static void vmx_set_regs(struct vmmu_vcpu *vcpu, const struct vmmu_regs *regs)
 {
 	struct vmmu_vmx *vmx = to_vmx(vcpu);
-	u64 *r = vcpu->gprs.r;
 
-	r[VMMU_RAX] = regs->rax;
-	r[VMMU_RBX] = regs->rbx;
-	r[VMMU_RCX] = regs->rcx;
-	r[VMMU_RDX] = regs->rdx;
-	r[VMMU_RSI] = regs->rsi;
-	r[VMMU_RDI] = regs->rdi;
-	r[VMMU_RSP] = regs->rsp;
-	r[VMMU_RBP] = regs->rbp;
-	r[VMMU_R8] = regs->r8;
-	r[VMMU_R9] = regs->r9;
-	r[VMMU_R10] = regs->r10;
-	r[VMMU_R11] = regs->r11;
-	r[VMMU_R12] = regs->r12;
-	r[VMMU_R13] = regs->r13;
-	r[VMMU_R14] = regs->r14;
-	r[VMMU_R15] = regs->r15;
 	vmx->rip = regs->rip;
 	/* Bit 1 is always set; the reserved bits are never. */
 	vmx->rflags = (regs->rflags & 0x3f7fd5) | X86_EFLAGS_FIXED;
@@ -403,6 +376,36 @@ static void vmx_get_sregs(struct vmmu_vcpu *vcpu, struct vmmu_sregs *sregs)
 }
 
 /*
+ * PAE paging outside long mode: the CPU does not walk the 4 PDPTEs from
+ * memory but keeps them in registers, loaded by a MOV to CR3 (which the
+ * guest does itself) or to CR0 and CR4, and by a VM entry from the VMCS.
+ */
+static bool vmx_pae_paging(u64 cr0, u64 cr4, u64 efer)
+{
+	return (cr0 & X86_CR0_PG) && (cr4 & X86_CR4_PAE) && !(efer & EFER_LMA);
+}
+
+/*
+ * The PDPTEs at @cr3, as a MOV to a control register loads them: -EINVAL
+ * if they cannot be read, or a present one has reserved bits set (2:1,
+ * 8:5, and from the CPU's address width up).
+ */
+static int vmx_read_pdptes(struct vmmu_vcpu *vcpu, u64 cr3, u64 *pdpte)
+{
+	u64 reserved = GENMASK_ULL(63, boot_cpu_data.x86_phys_bits) |
+		       GENMASK_ULL(8, 5) | GENMASK_ULL(2, 1);
+	int i;
+
+	if (vmmu_read_guest(vcpu->vm, cr3 & GENMASK_ULL(31, 5), pdpte,
+			    4 * sizeof(*pdpte)))
+		return -EINVAL;
+	for (i = 0; i < 4; i++)
+		if ((pdpte[i] & _PAGE_PRESENT) && (pdpte[i] & reserved))
+			return -EINVAL;
+	return 0;
+}
+
+/*
  * Refuse what the SVM backend refuses (svm.c), so that both backends take
  * the same special registers: EFER bits beyond SCE/LME/LMA/NX, CR0 PG
  * without PE, long mode without PAE, CR0.NW without CD, bits 63:32 of CR0
@@ -414,6 +417,8 @@ static int vmx_set_sregs(struct vmmu_vcpu *vcpu, const struct vmmu_sregs *sregs)
 	struct vmmu_vmx *vmx = to_vmx(vcpu);
 	struct vmmu_vmx_seg seg[SEG_COUNT];
 	bool lma = (sregs->efer & EFER_LME) && (sregs->cr0 & X86_CR0_PG);
+	bool pae = vmx_pae_paging(sregs->cr0, sregs->cr4, lma ? EFER_LMA : 0);
+	u64 pdpte[4];
 
 	if ((sregs->efer & ~VMX_GUEST_EFER) || (sregs->cr0 >> 32) ||
 	    ((sregs->cr0 & X86_CR0_PG) && !(sregs->cr0 & X86_CR0_PE)) ||
@@ -433,6 +438,10 @@ static int vmx_set_sregs(struct vmmu_vcpu *vcpu, const struct vmmu_sregs *sregs)
 	    vmx_seg_from_user(&sregs->tr, &seg[SEG_TR]) ||
 	    vmx_seg_from_user(&sregs->ldt, &seg[SEG_LDTR]))
 		return -EINVAL;
+	if (pae && vmx_read_pdptes(vcpu, sregs->cr3, pdpte))
+		return -EINVAL;
+	if (pae)
+		memcpy(vmx->pdpte, pdpte, sizeof(pdpte));
 	memcpy(vmx->seg, seg, sizeof(seg));
 	vmx->gdt_base = sregs->gdt.base;
 	vmx->gdt_limit = sregs->gdt.limit;
@@ -617,6 +626,9 @@ static void vmx_write_guest(struct vmmu_vcpu *vcpu, struct vmmu_vmx *vmx)
 	vmcs_write(CR4_READ_SHADOW, vmx->cr4);
 	vmcs_write(GUEST_CR4, vmx->cr4 | vmx_cr4_mask);
 	vmcs_write(GUEST_CR3, vmx->cr3);
+	if (vmx_pae_paging(vmx->cr0, vmx->cr4, vmx->efer))
+		for (i = 0; i < 4; i++)
+			vmcs_write(GUEST_PDPTR0 + 2 * i, vmx->pdpte[i]);
 	vmcs_write(GUEST_IA32_EFER, vmx->efer);
 	vmcs_write(GUEST_IA32_PAT, vmx->pat);
 	vmcs_write(GUEST_DR7, 0x400);
@@ -670,6 +682,10 @@ static void vmx_read_guest(struct vmmu_vcpu *vcpu, struct vmmu_vmx *vmx)
 	vmx->cr3 = vmcs_read(GUEST_CR3);
 	vmx->efer = vmcs_read(GUEST_IA32_EFER);
 	vmx->pat = vmcs_read(GUEST_IA32_PAT);
+	/* Under EPT the exit saves the PDPTEs the guest's MOV to CR3 loaded. */
+	if (vmx_pae_paging(vmx->cr0, vmx->cr4, vmx->efer))
+		for (i = 0; i < 4; i++)
+			vmx->pdpte[i] = vmcs_read(GUEST_PDPTR0 + 2 * i);
 	for (i = 0; i < SEG_COUNT; i++) {
 		vmx->seg[i].selector = vmcs_read(GUEST_ES_SELECTOR + 2 * i);
 		vmx->seg[i].limit = vmcs_read(GUEST_ES_LIMIT + 2 * i);
@@ -747,6 +763,7 @@ static int vmx_exit_cr(struct vmmu_vcpu *vcpu)
 	struct vmmu_vmx *vmx = to_vmx(vcpu);
 	u64 qual = vmx->exit_qual, val;
 	bool lma = vmx->efer & EFER_LMA;
+	u64 pdpte[4], old;
 
 	if (CR_QUAL_TYPE(qual) != CR_QUAL_MOV_TO_CR)
 		return vmx_exit_unknown(vcpu);
@@ -762,10 +779,15 @@ static int vmx_exit_cr(struct vmmu_vcpu *vcpu)
 		    ((val & X86_CR0_PG) && (vmx->efer & EFER_LME) &&
 		     !(vmx->cr4 & X86_CR4_PAE)))
 			return vmx_inject_gp(vmx);
-		/* PAE paging outside long mode needs PDPTEs: not yet. */
-		if ((val & X86_CR0_PG) && !(vmx->efer & EFER_LME) &&
-		    (vmx->cr4 & X86_CR4_PAE))
-			return vmx_exit_unknown(vcpu);
+		/* Changing PG, CD or NW into PAE paging loads the PDPTEs. */
+		old = vmx->cr0;
+		if (vmx_pae_paging(val, vmx->cr4, vmx->efer & EFER_LME ?
+				   EFER_LMA : 0) &&
+		    ((val ^ old) & (X86_CR0_PG | X86_CR0_CD | X86_CR0_NW))) {
+			if (vmx_read_pdptes(vcpu, vmx->cr3, pdpte))
+				return vmx_inject_gp(vmx);
+			memcpy(vmx->pdpte, pdpte, sizeof(pdpte));
+		}
 		vmx->cr0 = val;
 		/* What the CPU does for a guest's own MOV to CR0.PG. */
 		if (!(val & X86_CR0_PG))
@@ -777,6 +799,15 @@ static int vmx_exit_cr(struct vmmu_vcpu *vcpu)
 		if ((val & ~vmmu_vmx_caps.cr4_fixed1) ||
 		    (lma && !(val & X86_CR4_PAE)))
 			return vmx_inject_gp(vmx);
+		/* So does changing PAE, PGE, PSE or SMEP in PAE paging. */
+		old = vmx->cr4;
+		if (vmx_pae_paging(vmx->cr0, val, vmx->efer) &&
+		    ((val ^ old) & (X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PSE |
+				    X86_CR4_SMEP))) {
+			if (vmx_read_pdptes(vcpu, vmx->cr3, pdpte))
+				return vmx_inject_gp(vmx);
+			memcpy(vmx->pdpte, pdpte, sizeof(pdpte));
+		}
 		vmx->cr4 = val;
 		break;
 	default:
@@ -981,31 +1012,19 @@ static void vmx_flush_tlb(struct vmmu_vcpu *vcpu, struct vmmu_vmx *vmx)
 	this_cpu_inc(vcpu->vm->pcpu_stats->vcpu_flushes);
 }
 
-/*
- * Enter the guest once.  Preemption is off from kernel_fpu_begin() (the
- * VMM's FPU state is saved, the guest's loaded) to kernel_fpu_end();
- * interrupts are off from the last check for work until the exit, and the
- * interrupt that made the guest exit, if any, runs right after.
- */
+/* Enter the guest once (vmmu_vcpu_enter_begin() says how). */
 static int vmx_vcpu_run(struct vmmu_vcpu *vcpu)
 {
 	struct vmmu_vmx *vmx = to_vmx(vcpu);
-	bool pkru = cpu_feature_enabled(X86_FEATURE_OSPKE);
 	u64 vmcs_pa = __pa(vmx->vmcs);
 	struct vmmu_vmx_borrow borrow;
 	struct vmmu_vmx_host host;
-	u32 host_pkru = 0, exit_intr = 0;
-	int r = 0, failed = -1;
+	u32 host_pkru, exit_intr = 0;
+	int r, failed = -1;
 	bool mce = false;
 
-	kernel_fpu_begin();
-	local_irq_disable();
-	vcpu->cpu = smp_processor_id();
-	WRITE_ONCE(vcpu->mode, VMMU_IN_GUEST_MODE);
-	/* Pairs with vmmu_kick_vcpus(): mode before requests. */
-	smp_mb();
-	if (need_resched() || signal_pending(current))
-		goto out;
+	if (!vmmu_vcpu_enter_begin(vcpu))
+		return 0;
 	r = vmmu_vmx_borrow(&borrow);
 	if (r)
 		goto out;
@@ -1018,9 +1037,7 @@ static int vmx_vcpu_run(struct vmmu_vcpu *vcpu)
 	vmx_write_guest(vcpu, vmx);
 	vmx_flush_tlb(vcpu, vmx);
 	trace_kvm_entry(vcpu->id, vmx->rip, vmx->inject, vmx->inject_err);
-	if (pkru)
-		host_pkru = rdpkru();
-	vmmu_fpu_load_guest(vcpu->xsave);
+	host_pkru = vmmu_fpu_enter_guest(vcpu->xsave);
 	vmx_load_guest_msrs(vmx);
 	if (vmx_l1d_flush)
 		vmx_flush_l1d();
@@ -1034,9 +1051,7 @@ static int vmx_vcpu_run(struct vmmu_vcpu *vcpu)
 	vmx->cr2 = read_cr2();
 	vmx_restore_host(vmx, &host);
 	vmmu_guest_ran();
-	vmmu_fpu_save_guest(vcpu->xsave);
-	if (pkru && rdpkru() != host_pkru)
-		wrpkru(host_pkru);
+	vmmu_fpu_leave_guest(vcpu->xsave, host_pkru);
 
 	if (failed) {
 		vmx->insn_error = vmcs_read(VM_INSTRUCTION_ERROR);
@@ -1051,10 +1066,6 @@ static int vmx_vcpu_run(struct vmmu_vcpu *vcpu)
 give_back:
 	vmmu_vmx_give_back(&borrow);
 out:
-	WRITE_ONCE(vcpu->mode, VMMU_OUTSIDE_GUEST_MODE);
-	/* The exit set DR7 to 0x400: the host's breakpoints come back. */
-	if (failed >= 0 && hw_breakpoint_active())
-		set_debugreg(__this_cpu_read(cpu_dr7), 7);
 	/*
 	 * The exit took the host's NMI and left NMIs blocked: run the
 	 * kernel's handler, whose IRET unblocks them.
@@ -1067,14 +1078,8 @@ out:
 	    (exit_intr & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_HARD_EXCEPTION &&
 	    (exit_intr & INTR_INFO_VECTOR_MASK) == X86_TRAP_MC)
 		mce = true;
-	/* A machine check in the guest or during the entry: the host's. */
-	if (IS_ENABLED(CONFIG_X86_MCE) && mce) {
-		struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
-
-		do_machine_check(&regs);
-	}
-	local_irq_enable();
-	kernel_fpu_end();
+	/* The exit set DR7 to 0x400 (failed >= 0: VMLAUNCH ran). */
+	vmmu_vcpu_enter_end(vcpu, failed >= 0, mce);
 
 	/* No entry: VMX could not be had (r), or there was other work. */
 	if (failed < 0)
@@ -1196,7 +1201,7 @@ static int vmx_setup_caps(void)
 	if (!(ept & EPT_CAP_AD))
 		return -EOPNOTSUPP;
 	c->invept_single = ept & EPT_CAP_INVEPT_SINGLE;
-	c->vpid = (c->proc2 & SECONDARY_EXEC_ENABLE_VPID) &&
+	c->vpid = vmx_vpid_param && (c->proc2 & SECONDARY_EXEC_ENABLE_VPID) &&
 		  (ept & VPID_CAP_INVVPID) &&
 		  (ept & (VPID_CAP_INVVPID_SINGLE | VPID_CAP_INVVPID_ALL));
 	c->invvpid_single = ept & VPID_CAP_INVVPID_SINGLE;
@@ -1220,7 +1225,7 @@ static int vmx_setup_caps(void)
 	return 0;
 }
 
-int vmmu_vmx_init(void)
+static int vmx_init(void)
 {
 	int r;
 
@@ -1255,6 +1260,15 @@ free_l1d:
 	if (vmx_l1d_buf)
 		free_pages((unsigned long)vmx_l1d_buf, VMX_L1D_BUF_ORDER);
 	vmx_l1d_buf = NULL;
+	return r;
+}
+
+int vmmu_vmx_init(void)
+{
+	int r = vmx_init();
+
+	/* The parameter says what is used. */
+	vmx_vpid_param = vmmu_vcpu_ops == &vmmu_vmx_ops && vmmu_vmx_caps.vpid;
 	return r;
 }
 

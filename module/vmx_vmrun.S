@@ -22,7 +22,8 @@
 #define X86_FEATURE_CLEAR_BHB_VMEXIT	X86_FEATURE_CLEAR_BHB_LOOP_ON_VMEXIT
 #endif
 
-#define GPR(n)	((n) * 8)
+#include "vmrun_gprs.S"
+
 /* The VMCS field encoding of the host's RSP (SDM Vol. 3, appendix B). */
 #define VMCS_HOST_RSP	0x00006c14
 
@@ -46,20 +47,7 @@ SYM_FUNC_START(__vmmu_vmx_vmlaunch)
 	jbe	.Lfail
 
 	mov	%rdi, %rax
-	mov	GPR(1)(%rax), %rcx
-	mov	GPR(2)(%rax), %rdx
-	mov	GPR(3)(%rax), %rbx
-	mov	GPR(5)(%rax), %rbp
-	mov	GPR(6)(%rax), %rsi
-	mov	GPR(7)(%rax), %rdi
-	mov	GPR(8)(%rax), %r8
-	mov	GPR(9)(%rax), %r9
-	mov	GPR(10)(%rax), %r10
-	mov	GPR(11)(%rax), %r11
-	mov	GPR(12)(%rax), %r12
-	mov	GPR(13)(%rax), %r13
-	mov	GPR(14)(%rax), %r14
-	mov	GPR(15)(%rax), %r15
+	VMMU_LOAD_GUEST_GPRS
 	mov	GPR(0)(%rax), %rax
 
 	/*
@@ -83,20 +71,7 @@ SYM_INNER_LABEL(vmmu_vmx_vmexit, SYM_L_GLOBAL)
 	ENDBR
 	push	%rax
 	mov	8(%rsp), %rax
-	mov	%rcx, GPR(1)(%rax)
-	mov	%rdx, GPR(2)(%rax)
-	mov	%rbx, GPR(3)(%rax)
-	mov	%rbp, GPR(5)(%rax)
-	mov	%rsi, GPR(6)(%rax)
-	mov	%rdi, GPR(7)(%rax)
-	mov	%r8, GPR(8)(%rax)
-	mov	%r9, GPR(9)(%rax)
-	mov	%r10, GPR(10)(%rax)
-	mov	%r11, GPR(11)(%rax)
-	mov	%r12, GPR(12)(%rax)
-	mov	%r13, GPR(13)(%rax)
-	mov	%r14, GPR(14)(%rax)
-	mov	%r15, GPR(15)(%rax)
+	VMMU_SAVE_GUEST_GPRS
 	popq	GPR(0)(%rax)
 	xor	%eax, %eax
 

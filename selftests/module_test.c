@@ -4,8 +4,8 @@
  * file is open and works after; vmmu loads and unloads repeatedly with
  * kvm_amd loaded, with it unloaded, and kvm_amd loaded after vmmu; guests
  * run on both, at the same time from two processes, while the other
- * module is unloaded and loaded again, and (6.12) with KVM enabling
- * virtualization only while it has VMs.
+ * module is unloaded and loaded again, (6.12) with KVM enabling
+ * virtualization only while it has VMs, and with vmmu's VPIDs turned off.
  *
  * Needs the module files: VMMU_KO (vmmu.ko) and KVM_VENDOR_KO (kvm-amd.ko or
  * kvm-intel.ko, whose dependencies must already be loaded), and KVM_MODULES
@@ -336,6 +336,57 @@ TEST_F_TIMEOUT(modules, rmmod_vmmu_while_kvm_guest_runs, 300)
 	EXPECT_EQ(0, wait_rounds(ctl, 2));
 	EXPECT_EQ(0, stop_child(pid, ctl));
 	munmap((void *)ctl, 4096);
+}
+
+/* A module parameter's value, first character ('Y', 'N'), or 0. */
+static char param(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int c;
+
+	if (!f)
+		return 0;
+	c = fgetc(f);
+	fclose(f);
+	return c == EOF ? 0 : c;
+}
+
+/* Does /proc/cpuinfo list VPID among the VMX features? */
+static bool cpu_has_vpid(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	bool vpid = false;
+
+	if (!f)
+		return false;
+	while (!vpid && fgets(line, sizeof(line), f))
+		vpid = !strncmp(line, "vmx flags", 9) && strstr(line, " vpid");
+	fclose(f);
+	return vpid;
+}
+
+#define VMMU_VPID_PARAM	"/sys/module/vmmu/parameters/vpid"
+
+/*
+ * vmmu.vpid=0 (as kvm_intel's vpid=0): its vCPUs run without VPIDs, beside
+ * kvm's guests, and the parameter says so; loaded again without it, vmmu
+ * uses VPIDs exactly where the CPU has them (and it runs VMX vCPUs).
+ */
+TEST_F_TIMEOUT(modules, vmmu_without_vpid, 300)
+{
+	bool vmx = getenv("KVM_VENDOR_KO") &&
+		   strstr(getenv("KVM_VENDOR_KO"), "kvm-intel");
+
+	ASSERT_EQ(0, unload_module("vmmu"));
+	ASSERT_EQ(0, load_module_params(self->vmmu_ko, "vpid=0"));
+	EXPECT_EQ('N', param(VMMU_VPID_PARAM));
+	guests_at_once(_metadata);
+	ASSERT_EQ(0, unload_module("vmmu"));
+	ASSERT_EQ(0, load_module(self->vmmu_ko));
+	EXPECT_EQ(vmx && cpu_has_vpid() ? 'Y' : 'N', param(VMMU_VPID_PARAM))
+		TH_LOG("VMX host: %d, CPU has VPID: %d", vmx, cpu_has_vpid());
+	guests_at_once(_metadata);
 }
 
 /*

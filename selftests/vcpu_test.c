@@ -456,6 +456,82 @@ TEST_F(vcpu, real_mode)
 	EXPECT_EQ(GUEST_REAL_MODE_MAGIC, *word);
 }
 
+#define PAE_PD_FLAGS	0xe3	/* P, RW, A, D, PS: a 2 MiB page */
+#define PAE_CR0		0x80000031ULL	/* PG, NE, ET, PE */
+#define PAE_CR4		0x20ULL		/* PAE */
+
+/*
+ * 32-bit PAE paging at the start of the data slot: a PDPT mapping the
+ * first two GiB with 2 MiB pages, the data GiB (PDPT entry 1) at
+ * @data_gib instead of itself.  Returns CR3.
+ */
+static __u64 pae_tables(FIXTURE_DATA(vcpu) *self, __u64 data_gib)
+{
+	__u64 *pdpt = (__u64 *)self->data, *pd = pdpt + 512;
+	int i;
+
+	memset(pdpt, 0, 3 * PAGE);
+	pdpt[0] = (DATA_GPA + PAGE) | 1;
+	pdpt[1] = (DATA_GPA + 2 * PAGE) | 1;
+	for (i = 0; i < 512; i++) {
+		pd[i] = (i * 2 * MB) | PAE_PD_FLAGS;
+		pd[512 + i] = (data_gib + i * 2 * MB) | PAE_PD_FLAGS;
+	}
+	return DATA_GPA;
+}
+
+/* Flat 32-bit protected mode with PAE paging at @cr3. */
+static int pae_mode(struct guest_vcpu *vcpu, __u64 cr3)
+{
+	struct guest_segment code = {
+		.limit = 0xffffffff, .selector = 0x08, .type = 0xb,
+		.present = 1, .s = 1, .db = 1, .g = 1,
+	};
+	struct guest_segment data = {
+		.limit = 0xffffffff, .selector = 0x10, .type = 0x3,
+		.present = 1, .s = 1, .db = 1, .g = 1,
+	};
+	struct guest_sregs sregs;
+	int r = guest_get_sregs(vcpu, &sregs);
+
+	if (r)
+		return r;
+	sregs.cs = code;
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+	sregs.cr0 = PAE_CR0;
+	sregs.cr4 = PAE_CR4;
+	sregs.efer = 0;
+	sregs.cr3 = cr3;
+	return guest_set_sregs(vcpu, &sregs);
+}
+
+/*
+ * A 32-bit guest with PAE paging reads and writes through its own tables
+ * (on VMX the PDPTEs come from the VMCS, which vmmu fills from them).
+ */
+TEST_F(vcpu, pae_paging)
+{
+	const __u64 va = DATA_GPA + 4 * MB;
+
+	*(__u32 *)(self->data + 4 * MB) = 0xfeed;
+	ASSERT_EQ(0, pae_mode(&self->vcpu, pae_tables(self, DATA_GPA)));
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_pae_copy, va,
+				     0x5a5a1234, 0, 0));
+	run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE, true, 4);
+	EXPECT_EQ(0xfeed, self->vcpu.exit.io.data);
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+	EXPECT_EQ(0x5a5a1234, *(__u32 *)(self->data + 4 * MB + 4));
+
+	/* New tables and CR3 from user space: va now maps 32 MiB on. */
+	*(__u32 *)(self->data + 36 * MB) = 0xbeef;
+	ASSERT_EQ(0, pae_mode(&self->vcpu, pae_tables(self, DATA_GPA + 32 * MB)));
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_pae_copy, va, 7, 0, 0));
+	run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE, true, 4);
+	EXPECT_EQ(0xbeef, self->vcpu.exit.io.data);
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+	EXPECT_EQ(7, *(__u32 *)(self->data + 36 * MB + 4));
+}
+
 /* The host sets xmm0 and reads xmm1 through the XSAVE state. */
 TEST_F(vcpu, sse_state)
 {
@@ -1037,6 +1113,56 @@ static __u32 call_to_done(struct __test_metadata *_metadata,
 	return run_to_done(_metadata, vcpu);
 }
 
+/* vmmu's vpid parameter: "Y" when vCPUs get VPIDs. */
+static const char *vpid_param(void)
+{
+	static char value[8];
+	FILE *f = fopen("/sys/module/vmmu/parameters/vpid", "r");
+
+	strcpy(value, "?");
+	if (f) {
+		if (!fgets(value, sizeof(value), f))
+			strcpy(value, "?");
+		fclose(f);
+	}
+	value[strcspn(value, "\n")] = 0;
+	return value;
+}
+
+/*
+ * VMX takes a PAE guest's PDPTEs from the VMCS, so VMMU_SET_SREGS reads
+ * them at CR3 and refuses what a MOV to CR3 would fault on: a present
+ * PDPTE with reserved bits, PDPTEs no memslot backs.  The vCPU is left as
+ * it was.  (SVM walks them from memory at each miss: nothing to refuse.)
+ */
+TEST_F(vmmu, pae_pdptes_checked)
+{
+	struct guest_vcpu *vcpu = &self->vm.vcpu;
+	struct guest_sregs before, after;
+	__u64 cr3;
+
+	cr3 = pae_tables(&self->vm, DATA_GPA);
+	((__u64 *)self->vm.data)[3] = 1ULL << 62;	/* absent: not checked */
+	if (host_format() == VMMU_VM_TYPE_EPT) {
+		ASSERT_EQ(0, guest_get_sregs(vcpu, &before));
+		((__u64 *)self->vm.data)[1] |= 2;	/* reserved bit 1 */
+		EXPECT_EQ(-EINVAL, pae_mode(vcpu, cr3));
+		((__u64 *)self->vm.data)[1] &= ~2ULL;
+		EXPECT_EQ(-EINVAL, pae_mode(vcpu, MMIO_GPA));
+		ASSERT_EQ(0, guest_get_sregs(vcpu, &after));
+		EXPECT_EQ(0, memcmp(&before, &after, sizeof(before)));
+		expect_vcpu_works(_metadata, vcpu);
+	} else {
+		TH_LOG("SVM reads a PAE guest's PDPTEs from memory: nothing to refuse");
+	}
+
+	EXPECT_EQ(0, pae_mode(vcpu, cr3));
+	ASSERT_EQ(0, guest_vcpu_call(vcpu, guest_pae_copy, DATA_GPA + 4 * MB,
+				     1, 0, 0));
+	run_expect_io(_metadata, vcpu, GUEST_PORT_VALUE, true, 4);
+	EXPECT_EQ(0, run_to_done(_metadata, vcpu));
+}
+
 /*
  * An entry flushes what the CPU may cache for the guest when something
  * changed it, not at every entry: VMX with VPIDs keeps the guest's
@@ -1071,12 +1197,15 @@ TEST_F(vmmu, tlb_flushed_when_needed)
 	flushes = b.vcpu_tlb_flushes - a.vcpu_tlb_flushes;
 	asked = b.tlb_flushes - a.tlb_flushes;
 	EXPECT_LE(n + 1, entries);
+	ksft_print_msg("%llu entries, %llu flushed; VPIDs: %s\n",
+		       (unsigned long long)entries, (unsigned long long)flushes,
+		       vpid_param());
 	if (host_format() == VMMU_VM_TYPE_EPT) {
 		EXPECT_LE(flushes, asked)
-			TH_LOG("%llu entries, %llu flushed, the MMU asked %llu",
+			TH_LOG("%llu entries, %llu flushed, the MMU asked %llu (VPIDs: %s)",
 			       (unsigned long long)entries,
 			       (unsigned long long)flushes,
-			       (unsigned long long)asked);
+			       (unsigned long long)asked, vpid_param());
 	} else {
 		EXPECT_EQ(entries, flushes);
 	}

@@ -180,6 +180,18 @@ exception_common:			/* vector, error code, rip, cs, ... */
 1:	hlt
 	jmp 1b
 
+	/* rdi = address, rsi = value, in 32-bit code with PAE paging. */
+	.code32
+PAYLOAD guest_pae_copy
+	movl (%edi), %eax
+	outl %eax, $GUEST_PORT_VALUE
+	movl %esi, 4(%edi)
+	xorl %eax, %eax
+	outl %eax, $GUEST_PORT_DONE
+1:	hlt
+	jmp 1b
+	.code64
+
 	.code16
 PAYLOAD guest_real_mode
 	movw $GUEST_REAL_MODE_MAGIC, %ax

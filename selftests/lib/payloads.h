@@ -109,6 +109,12 @@ extern const char guest_sse[];
 extern const char guest_ud2[];
 
 /*
+ * 32-bit protected mode (flat; the test sets up PAE paging): OUT the
+ * 32-bit word at edi to GUEST_PORT_VALUE, store esi at edi + 4, DONE 0.
+ */
+extern const char guest_pae_copy[];
+
+/*
  * 16-bit real mode (flat, below 64 KiB): store GUEST_REAL_MODE_MAGIC at
  * GUEST_REAL_MODE_DATA, OUT it as 16 bits to GUEST_PORT_DONE, HLT forever.
  */
