@@ -92,28 +92,29 @@ int vmmu_vmptrld(u64 pa)
 	return fail ? -EIO : 0;
 }
 
+/*
+ * INVEPT or INVVPID of one context (type 1) or all (type 2): the
+ * descriptor is the context's EPTP or VPID, then a zero quadword.
+ */
+#define VMMU_INVALIDATE(insn, type, ctx)				\
+do {									\
+	struct { u64 id, zero; } desc = { (ctx), 0 };			\
+									\
+	asm volatile(insn " %0, %1"					\
+		     : : "m" (desc), "r" ((unsigned long)(type))	\
+		     : "cc", "memory");					\
+} while (0)
+
 /* Drop the CPU's cached translations of @eptp (of every EPTP if need be). */
 void vmmu_invept(u64 eptp)
 {
-	struct {
-		u64 eptp, reserved;
-	} desc = { eptp, 0 };
-	unsigned long type = vmmu_vmx_caps.invept_single ? 1 : 2;
-
-	asm volatile("invept %0, %1"
-		     : : "m" (desc), "r" (type) : "cc", "memory");
+	VMMU_INVALIDATE("invept", vmmu_vmx_caps.invept_single ? 1 : 2, eptp);
 }
 
 /* Drop the CPU's linear and combined mappings of @vpid (of all if need be). */
 void vmmu_invvpid(u16 vpid)
 {
-	struct {
-		u64 vpid, gva;
-	} desc = { vpid, 0 };
-	unsigned long type = vmmu_vmx_caps.invvpid_single ? 1 : 2;
-
-	asm volatile("invvpid %0, %1"
-		     : : "m" (desc), "r" (type) : "cc", "memory");
+	VMMU_INVALIDATE("invvpid", vmmu_vmx_caps.invvpid_single ? 1 : 2, vpid);
 }
 
 void vmmu_vmx_cpus_free(void)
