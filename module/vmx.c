@@ -993,23 +993,29 @@ static int vmx_setup_l1tf(void)
  * (the guest flushes after its own changes).  Without a VPID, every entry
  * and exit drops those anyway.
  */
-static void vmx_flush_tlb(struct vmmu_vcpu *vcpu, struct vmmu_vmx *vmx)
+static int vmx_flush_tlb(struct vmmu_vcpu *vcpu, struct vmmu_vmx *vmx)
 {
-	int cpu = smp_processor_id();
+	int cpu = smp_processor_id(), r;
 
 	lockdep_assert_irqs_disabled();
 	if (test_and_clear_bit(VMMU_REQ_TLB_FLUSH, &vcpu->requests) ||
 	    vmx->tlb_cpu != cpu) {
-		vmmu_invept(vmx->eptp);
+		r = vmmu_invept(vmx->eptp);
 		vmx->tlb_cpu = cpu;
 	} else if (vmx->flush_vpid && vmx->vpid) {
-		vmmu_invvpid(vmx->vpid);
+		r = vmmu_invvpid(vmx->vpid);
 	} else {
 		vmx->flush_vpid = false;
-		return;
+		return 0;
 	}
 	vmx->flush_vpid = false;
 	this_cpu_inc(vcpu->vm->pcpu_stats->vcpu_flushes);
+	/* The CPU refused what its capabilities offered: a vmmu bug. */
+	if (WARN_ONCE(r, "vmmu: INVEPT/INVVPID failed\n")) {
+		vcpu->bugged = true;
+		return r;
+	}
+	return 0;
 }
 
 /* Enter the guest once (vmmu_vcpu_enter_begin() says how). */
@@ -1035,7 +1041,10 @@ static int vmx_vcpu_run(struct vmmu_vcpu *vcpu)
 	vmx_save_host(&host);
 	vmx_write_host(&host);
 	vmx_write_guest(vcpu, vmx);
-	vmx_flush_tlb(vcpu, vmx);
+	/* Stale translations may not reach the guest: no entry then. */
+	r = vmx_flush_tlb(vcpu, vmx);
+	if (r)
+		goto clear;
 	trace_kvm_entry(vcpu->id, vmx->rip, vmx->inject, vmx->inject_err);
 	host_pkru = vmmu_fpu_enter_guest(vcpu->xsave);
 	vmx_load_guest_msrs(vmx);
@@ -1062,6 +1071,7 @@ static int vmx_vcpu_run(struct vmmu_vcpu *vcpu)
 		mce = (vmx->exit_reason & 0xffff) ==
 		      EXIT_REASON_MCE_DURING_VMENTRY;
 	}
+clear:
 	vmmu_vmclear(vmcs_pa);
 give_back:
 	vmmu_vmx_give_back(&borrow);

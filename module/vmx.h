@@ -35,8 +35,8 @@ void vmmu_vmx_give_back(const struct vmmu_vmx_borrow *b);
 
 int vmmu_vmclear(u64 pa);
 int vmmu_vmptrld(u64 pa);
-void vmmu_invept(u64 eptp);
-void vmmu_invvpid(u16 vpid);
+int vmmu_invept(u64 eptp);
+int vmmu_invvpid(u16 vpid);
 
 /* Returns 0 after a VM exit, 1 if VMLAUNCH itself failed (VMfail). */
 int __vmmu_vmx_vmlaunch(u64 *gprs);

@@ -94,27 +94,37 @@ int vmmu_vmptrld(u64 pa)
 
 /*
  * INVEPT or INVVPID of one context (type 1) or all (type 2): the
- * descriptor is the context's EPTP or VPID, then a zero quadword.
+ * descriptor is the context's EPTP or VPID, then a zero quadword.  @fail
+ * is set if the CPU refused (VMfail).
  */
-#define VMMU_INVALIDATE(insn, type, ctx)				\
+#define VMMU_INVALIDATE(insn, type, ctx, fail)				\
 do {									\
 	struct { u64 id, zero; } desc = { (ctx), 0 };			\
 									\
-	asm volatile(insn " %0, %1"					\
-		     : : "m" (desc), "r" ((unsigned long)(type))	\
+	asm volatile(insn " %1, %2; setna %0"				\
+		     : "=qm" (fail)					\
+		     : "m" (desc), "r" ((unsigned long)(type))		\
 		     : "cc", "memory");					\
 } while (0)
 
 /* Drop the CPU's cached translations of @eptp (of every EPTP if need be). */
-void vmmu_invept(u64 eptp)
+int vmmu_invept(u64 eptp)
 {
-	VMMU_INVALIDATE("invept", vmmu_vmx_caps.invept_single ? 1 : 2, eptp);
+	bool fail;
+
+	VMMU_INVALIDATE("invept", vmmu_vmx_caps.invept_single ? 1 : 2, eptp,
+			fail);
+	return fail ? -EIO : 0;
 }
 
 /* Drop the CPU's linear and combined mappings of @vpid (of all if need be). */
-void vmmu_invvpid(u16 vpid)
+int vmmu_invvpid(u16 vpid)
 {
-	VMMU_INVALIDATE("invvpid", vmmu_vmx_caps.invvpid_single ? 1 : 2, vpid);
+	bool fail;
+
+	VMMU_INVALIDATE("invvpid", vmmu_vmx_caps.invvpid_single ? 1 : 2, vpid,
+			fail);
+	return fail ? -EIO : 0;
 }
 
 void vmmu_vmx_cpus_free(void)
