@@ -480,8 +480,8 @@ static __u64 pae_tables(FIXTURE_DATA(vcpu) *self, __u64 data_gib)
 	return DATA_GPA;
 }
 
-/* Flat 32-bit protected mode with PAE paging at @cr3. */
-static int pae_mode(struct guest_vcpu *vcpu, __u64 cr3)
+/* Flat 32-bit protected mode, CR4.PAE set, with @cr0 and @cr3. */
+static int pae_mode_cr0(struct guest_vcpu *vcpu, __u64 cr0, __u64 cr3)
 {
 	struct guest_segment code = {
 		.limit = 0xffffffff, .selector = 0x08, .type = 0xb,
@@ -498,11 +498,42 @@ static int pae_mode(struct guest_vcpu *vcpu, __u64 cr3)
 		return r;
 	sregs.cs = code;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
-	sregs.cr0 = PAE_CR0;
+	sregs.cr0 = cr0;
 	sregs.cr4 = PAE_CR4;
 	sregs.efer = 0;
 	sregs.cr3 = cr3;
 	return guest_set_sregs(vcpu, &sregs);
+}
+
+/* The same, paging on: PAE paging at @cr3. */
+static int pae_mode(struct guest_vcpu *vcpu, __u64 cr3)
+{
+	return pae_mode_cr0(vcpu, PAE_CR0, cr3);
+}
+
+/*
+ * A 32-bit guest turns PAE paging on itself, and clears CR0.NE in the same
+ * MOV: on VMX that MOV exits (VMX keeps NE set) and vmmu emulates it,
+ * loading the PDPTEs as the CPU would.  The guest then reads through its
+ * tables and sees CR0 as it wrote it.
+ */
+TEST_F(vcpu, pae_paging_turned_on_by_guest)
+{
+	const __u64 va = DATA_GPA + 4 * MB;
+	struct guest_sregs sregs;
+	__u64 cr3;
+
+	*(__u32 *)(self->data + 36 * MB) = 0xc0de;
+	cr3 = pae_tables(self, DATA_GPA + 32 * MB);
+	ASSERT_EQ(0, pae_mode_cr0(&self->vcpu, PAE_CR0 & ~0x80000000ULL, 0));
+	ASSERT_EQ(0, guest_vcpu_call(&self->vcpu, guest_pae_enable, va, cr3,
+				     0, 0));
+	run_expect_io(_metadata, &self->vcpu, GUEST_PORT_VALUE, true, 4);
+	EXPECT_EQ(0xc0de, self->vcpu.exit.io.data);
+	EXPECT_EQ(0, run_to_done(_metadata, &self->vcpu));
+	ASSERT_EQ(0, guest_get_sregs(&self->vcpu, &sregs));
+	EXPECT_EQ(PAE_CR0 & ~0x20ULL, sregs.cr0 & 0xffffffffULL);
+	EXPECT_EQ(cr3, sregs.cr3);
 }
 
 /*

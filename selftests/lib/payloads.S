@@ -192,6 +192,26 @@ PAYLOAD guest_pae_copy
 	jmp 1b
 	.code64
 
+	/*
+	 * rdi = address, rsi = CR3: turn PAE paging on (CR4.PAE set, CR0.PG
+	 * clear on entry), clearing CR0.NE with it, then as guest_pae_copy
+	 * but for the store.
+	 */
+	.code32
+PAYLOAD guest_pae_enable
+	movl %esi, %cr3
+	movl %cr0, %eax
+	orl $0x80000000, %eax
+	andl $~0x20, %eax
+	movl %eax, %cr0
+	movl (%edi), %eax
+	outl %eax, $GUEST_PORT_VALUE
+	xorl %eax, %eax
+	outl %eax, $GUEST_PORT_DONE
+1:	hlt
+	jmp 1b
+	.code64
+
 	.code16
 PAYLOAD guest_real_mode
 	movw $GUEST_REAL_MODE_MAGIC, %ax

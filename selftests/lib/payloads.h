@@ -115,6 +115,14 @@ extern const char guest_ud2[];
 extern const char guest_pae_copy[];
 
 /*
+ * 32-bit protected mode without paging, CR4.PAE set: load CR3 with esi,
+ * turn paging on with one MOV to CR0 that also clears NE (which VMX keeps
+ * set, so the MOV exits there and the VMM emulates it), then OUT the
+ * 32-bit word at edi to GUEST_PORT_VALUE; DONE 0.
+ */
+extern const char guest_pae_enable[];
+
+/*
  * 16-bit real mode (flat, below 64 KiB): store GUEST_REAL_MODE_MAGIC at
  * GUEST_REAL_MODE_DATA, OUT it as 16 bits to GUEST_PORT_DONE, HLT forever.
  */
