@@ -55,7 +55,11 @@ void vmmu_emulate_complete_in(struct vmmu_vcpu *vcpu, u64 value)
 	}
 }
 
-/* Copy @len bytes of guest memory at @gpa, through the memslots. */
+/*
+ * Copy @len bytes of guest memory at @gpa, through the memslots: 0, -EFAULT
+ * where no memslot maps it or its memory faults, -EINTR if killed while it
+ * waited for a memslot update.  Not under vm->srcu.
+ */
 int vmmu_read_guest(struct vmmu_vm *vm, u64 gpa, void *buf, unsigned int len)
 {
 	while (len) {
@@ -63,14 +67,23 @@ int vmmu_read_guest(struct vmmu_vm *vm, u64 gpa, void *buf, unsigned int len)
 					   PAGE_SIZE - offset_in_page(gpa));
 		struct vmmu_memory_slot *slot;
 		unsigned long hva = 0;
+		u32 flags = 0;
 		int idx;
 
 		idx = srcu_read_lock(&vm->srcu);
 		slot = vmmu_gfn_to_memslot(vmmu_memslots(vm), gpa >> PAGE_SHIFT);
-		if (slot && !(READ_ONCE(slot->flags) & VMMU_MEMSLOT_INVALID))
+		if (slot) {
+			flags = READ_ONCE(slot->flags);
 			hva = slot->userspace_addr +
 			      (gpa - (slot->base_gfn << PAGE_SHIFT));
+		}
 		srcu_read_unlock(&vm->srcu, idx);
+		/* Being deleted, moved or changed: what the update makes counts. */
+		if (flags & VMMU_MEMSLOT_INVALID) {
+			if (vmmu_wait_memslot_update(vm))
+				return -EINTR;
+			continue;
+		}
 		/* The VMM's own memory: a stale hva faults, at worst. */
 		if (!hva || copy_from_user(buf, (void __user *)hva, chunk))
 			return -EFAULT;

@@ -9,6 +9,7 @@
  * guest-controlled data.
  */
 #include <linux/errno.h>
+#include <linux/lockdep.h>
 #include <linux/string.h>
 #include <asm/cpufeature.h>
 #include <asm/fpu/xcr.h>
@@ -82,8 +83,10 @@ int vmmu_fpu_check_xsave(const struct vmmu_xsave *xs)
  */
 u32 vmmu_fpu_enter_guest(void *area)
 {
-	u32 pkru = cpu_feature_enabled(X86_FEATURE_OSPKE) ? rdpkru() : 0;
+	u32 pkru;
 
+	lockdep_assert_irqs_disabled();
+	pkru = cpu_feature_enabled(X86_FEATURE_OSPKE) ? rdpkru() : 0;
 	asm volatile("xrstor64 %0"
 		     : : "m" (*(u8 (*)[sizeof(struct vmmu_xsave)])area),
 		       "a" ((u32)vmmu_xfeatures),
@@ -95,6 +98,7 @@ u32 vmmu_fpu_enter_guest(void *area)
 /* Right after the exit: the guest's state saved, the host's PKRU back. */
 void vmmu_fpu_leave_guest(void *area, u32 host_pkru)
 {
+	lockdep_assert_irqs_disabled();
 	asm volatile("xsave64 %0"
 		     : "+m" (*(u8 (*)[sizeof(struct vmmu_xsave)])area)
 		     : "a" ((u32)vmmu_xfeatures),

@@ -14,6 +14,7 @@
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -71,6 +72,7 @@ bool vmmu_vcpu_enter_begin(struct vmmu_vcpu *vcpu)
  */
 void vmmu_vcpu_enter_end(struct vmmu_vcpu *vcpu, bool ran, bool mce)
 {
+	lockdep_assert_irqs_disabled();
 	WRITE_ONCE(vcpu->mode, VMMU_OUTSIDE_GUEST_MODE);
 	if (ran && hw_breakpoint_active())
 		set_debugreg(__this_cpu_read(cpu_dr7), 7);

@@ -154,6 +154,8 @@ struct vmmu_vmx_host {
 
 /* Forced bits of CR0 and CR4 (fixed0), kept as the guest set them. */
 static u64 vmx_cr0_mask, vmx_cr4_mask;
+/* The physical-address width CPUID reports: where PDPTE bits are reserved. */
+static unsigned int vmx_maxphyaddr;
 
 /*
  * VPIDs are a per-CPU name space shared with kvm_intel, which hands them
@@ -245,6 +247,8 @@ static void vmx_reset(struct vmmu_vmx *vmx)
 	vmx->interruptibility = 0;
 	vmx->inject = 0;
 	vmx->kernel_gs_base = 0;
+	/* INIT and reset drop the TLBs, the guest's VPID included. */
+	vmx->flush_vpid = true;
 }
 
 static int vmx_vcpu_create(struct vmmu_vcpu *vcpu)
@@ -388,17 +392,20 @@ static bool vmx_pae_paging(u64 cr0, u64 cr4, u64 efer)
 /*
  * The PDPTEs at @cr3, as a MOV to a control register loads them: -EINVAL
  * if they cannot be read, or a present one has reserved bits set (2:1,
- * 8:5, and from the CPU's address width up).
+ * 8:5, and from the CPU's physical-address width up: CPUID's, which the
+ * guest sees, not the kernel's, which memory encryption may cut); -EINTR
+ * if killed while waiting for a memslot update.
  */
 static int vmx_read_pdptes(struct vmmu_vcpu *vcpu, u64 cr3, u64 *pdpte)
 {
-	u64 reserved = GENMASK_ULL(63, boot_cpu_data.x86_phys_bits) |
-		       GENMASK_ULL(8, 5) | GENMASK_ULL(2, 1);
-	int i;
+	u64 reserved = GENMASK_ULL(63, vmx_maxphyaddr) | GENMASK_ULL(8, 5) |
+		       GENMASK_ULL(2, 1);
+	int i, r;
 
-	if (vmmu_read_guest(vcpu->vm, cr3 & GENMASK_ULL(31, 5), pdpte,
-			    4 * sizeof(*pdpte)))
-		return -EINVAL;
+	r = vmmu_read_guest(vcpu->vm, cr3 & GENMASK_ULL(31, 5), pdpte,
+			    4 * sizeof(*pdpte));
+	if (r)
+		return r == -EINTR ? r : -EINVAL;
 	for (i = 0; i < 4; i++)
 		if ((pdpte[i] & _PAGE_PRESENT) && (pdpte[i] & reserved))
 			return -EINVAL;
@@ -410,7 +417,11 @@ static int vmx_read_pdptes(struct vmmu_vcpu *vcpu, u64 cr3, u64 *pdpte)
  * the same special registers: EFER bits beyond SCE/LME/LMA/NX, CR0 PG
  * without PE, long mode without PAE, CR0.NW without CD, bits 63:32 of CR0
  * and CR4, a 64-bit code segment that is also 32-bit.  What only VMX
- * refuses (its guest-state checks) fails the entry instead.
+ * checks at VM entry (its guest-state checks) fails the entry instead.
+ * One thing only VMX refuses here: PAE paging outside long mode whose
+ * PDPTEs a MOV to CR3 would fault on, as the VMCS must hold them (SVM
+ * reads them from memory).  Setting that state reads them from memory
+ * again, as the guest's MOV to CR3 would.
  */
 static int vmx_set_sregs(struct vmmu_vcpu *vcpu, const struct vmmu_sregs *sregs)
 {
@@ -438,10 +449,13 @@ static int vmx_set_sregs(struct vmmu_vcpu *vcpu, const struct vmmu_sregs *sregs)
 	    vmx_seg_from_user(&sregs->tr, &seg[SEG_TR]) ||
 	    vmx_seg_from_user(&sregs->ldt, &seg[SEG_LDTR]))
 		return -EINVAL;
-	if (pae && vmx_read_pdptes(vcpu, sregs->cr3, pdpte))
-		return -EINVAL;
-	if (pae)
+	if (pae) {
+		int r = vmx_read_pdptes(vcpu, sregs->cr3, pdpte);
+
+		if (r)
+			return r;
 		memcpy(vmx->pdpte, pdpte, sizeof(pdpte));
+	}
 	memcpy(vmx->seg, seg, sizeof(seg));
 	vmx->gdt_base = sregs->gdt.base;
 	vmx->gdt_limit = sregs->gdt.limit;
@@ -597,7 +611,9 @@ static void vmx_write_guest(struct vmmu_vcpu *vcpu, struct vmmu_vmx *vmx)
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, caps->proc);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx->vpid ? caps->proc2 :
 		   caps->proc2 & ~SECONDARY_EXEC_ENABLE_VPID);
-	vmcs_write(VIRTUAL_PROCESSOR_ID, vmx->vpid);
+	/* The field exists only where the CPU has VPIDs. */
+	if (caps->vpid)
+		vmcs_write(VIRTUAL_PROCESSOR_ID, vmx->vpid);
 	vmcs_write(VM_EXIT_CONTROLS, caps->exit);
 	vmcs_write(VM_ENTRY_CONTROLS,
 		   caps->entry | (lma ? VM_ENTRY_IA32E_MODE : 0));
@@ -764,6 +780,7 @@ static int vmx_exit_cr(struct vmmu_vcpu *vcpu)
 	u64 qual = vmx->exit_qual, val;
 	bool lma = vmx->efer & EFER_LMA;
 	u64 pdpte[4], old;
+	int r;
 
 	if (CR_QUAL_TYPE(qual) != CR_QUAL_MOV_TO_CR)
 		return vmx_exit_unknown(vcpu);
@@ -784,7 +801,11 @@ static int vmx_exit_cr(struct vmmu_vcpu *vcpu)
 		if (vmx_pae_paging(val, vmx->cr4, vmx->efer & EFER_LME ?
 				   EFER_LMA : 0) &&
 		    ((val ^ old) & (X86_CR0_PG | X86_CR0_CD | X86_CR0_NW))) {
-			if (vmx_read_pdptes(vcpu, vmx->cr3, pdpte))
+			r = vmx_read_pdptes(vcpu, vmx->cr3, pdpte);
+			/* Killed: the MOV is not done, and runs again. */
+			if (r == -EINTR)
+				return r;
+			if (r)
 				return vmx_inject_gp(vmx);
 			memcpy(vmx->pdpte, pdpte, sizeof(pdpte));
 		}
@@ -804,7 +825,11 @@ static int vmx_exit_cr(struct vmmu_vcpu *vcpu)
 		if (vmx_pae_paging(vmx->cr0, val, vmx->efer) &&
 		    ((val ^ old) & (X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PSE |
 				    X86_CR4_SMEP))) {
-			if (vmx_read_pdptes(vcpu, vmx->cr3, pdpte))
+			r = vmx_read_pdptes(vcpu, vmx->cr3, pdpte);
+			/* Killed: the MOV is not done, and runs again. */
+			if (r == -EINTR)
+				return r;
+			if (r)
 				return vmx_inject_gp(vmx);
 			memcpy(vmx->pdpte, pdpte, sizeof(pdpte));
 		}
@@ -1009,12 +1034,12 @@ static int vmx_flush_tlb(struct vmmu_vcpu *vcpu, struct vmmu_vmx *vmx)
 		return 0;
 	}
 	vmx->flush_vpid = false;
-	this_cpu_inc(vcpu->vm->pcpu_stats->vcpu_flushes);
 	/* The CPU refused what its capabilities offered: a vmmu bug. */
 	if (WARN_ONCE(r, "vmmu: INVEPT/INVVPID failed\n")) {
 		vcpu->bugged = true;
 		return r;
 	}
+	this_cpu_inc(vcpu->vm->pcpu_stats->vcpu_flushes);
 	return 0;
 }
 
@@ -1211,6 +1236,7 @@ static int vmx_setup_caps(void)
 	if (!(ept & EPT_CAP_AD))
 		return -EOPNOTSUPP;
 	c->invept_single = ept & EPT_CAP_INVEPT_SINGLE;
+	vmx_maxphyaddr = cpuid_eax(0x80000008) & 0xff;
 	c->vpid = vmx_vpid_param && (c->proc2 & SECONDARY_EXEC_ENABLE_VPID) &&
 		  (ept & VPID_CAP_INVVPID) &&
 		  (ept & (VPID_CAP_INVVPID_SINGLE | VPID_CAP_INVVPID_ALL));
