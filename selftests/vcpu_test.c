@@ -1194,6 +1194,93 @@ TEST_F(vmmu, pae_pdptes_checked)
 	EXPECT_EQ(0, run_to_done(_metadata, vcpu));
 }
 
+struct memslot_race {
+	atomic_int go;			/* 1: zap, 2: update */
+	char *zap;			/* a page of no memslot */
+	struct guest_vm *vm;
+	void *data;
+	double update_begin, update_end;
+	int update_r;
+};
+
+static void *race_zapper(void *arg)
+{
+	struct memslot_race *race = arg;
+
+	while (atomic_load(&race->go) < 1)
+		usleep(1000);
+	madvise(race->zap, PAGE, MADV_DONTNEED);
+	return NULL;
+}
+
+static void *race_updater(void *arg)
+{
+	struct memslot_race *race = arg;
+
+	while (atomic_load(&race->go) < 2)
+		usleep(1000);
+	race->update_begin = now_ms();
+	race->update_r = guest_set_memslot(race->vm, DATA_SLOT,
+					   GUEST_MEM_LOG_DIRTY, DATA_GPA,
+					   DATA_SIZE, race->data);
+	race->update_end = now_ms();
+	return NULL;
+}
+
+/*
+ * VMMU_SET_SREGS of PAE paging reads the PDPTEs (VMX) while their memslot
+ * is being changed (dirty logging turned on): it waits for the update and
+ * succeeds, as the fault path would, rather than failing.  The update is
+ * held open by an invalidation that mn_inject_delay_ms keeps in flight.
+ */
+TEST_F_TIMEOUT(vmmu, pae_sregs_wait_for_memslot_update, 120)
+{
+	const int delay = 1000 * vmmu_timeout_scale();
+	struct memslot_race race = {
+		.vm = &self->vm.vm, .data = self->vm.data,
+	};
+	pthread_t zapper, updater;
+	double begin, end;
+	char ms[16];
+	__u64 cr3;
+	int r;
+
+	if (host_format() != VMMU_VM_TYPE_EPT) {
+		TH_LOG("SVM reads a PAE guest's PDPTEs from memory: nothing to wait for");
+		return;
+	}
+	race.zap = map_4k(PAGE);
+	ASSERT_NE(NULL, race.zap);
+	race.zap[0] = 1;
+	cr3 = pae_tables(&self->vm, DATA_GPA);
+	/* The threads first: creating one invalidates its stack's guard. */
+	ASSERT_EQ(0, pthread_create(&zapper, NULL, race_zapper, &race));
+	ASSERT_EQ(0, pthread_create(&updater, NULL, race_updater, &race));
+	snprintf(ms, sizeof(ms), "%d", delay);
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", ms));
+	atomic_store(&race.go, 1);
+	usleep(delay * 1000 / 5);
+	atomic_store(&race.go, 2);
+	usleep(delay * 1000 / 5);
+	begin = now_ms();
+	r = pae_mode(&self->vm.vcpu, cr3);
+	end = now_ms();
+	ASSERT_EQ(0, vmmu_set_param("mn_inject_delay_ms", "0"));
+	pthread_join(zapper, NULL);
+	pthread_join(updater, NULL);
+	munmap(race.zap, PAGE);
+
+	EXPECT_EQ(0, race.update_r);
+	EXPECT_EQ(0, r) TH_LOG("VMMU_SET_SREGS failed while the update ran");
+	TH_LOG("ms: update %.0f-%.0f, VMMU_SET_SREGS %.0f-%.0f",
+	       race.update_begin - begin, race.update_end - begin, 0.0,
+	       end - begin);
+	/* It ran inside the update, and returned only after it. */
+	ASSERT_LT(race.update_begin, begin) TH_LOG("no overlap: a slow start?");
+	ASSERT_LT(begin, race.update_end) TH_LOG("no overlap: a slow start?");
+	EXPECT_LE(race.update_end, end + 1);
+}
+
 /*
  * An entry flushes what the CPU may cache for the guest when something
  * changed it, not at every entry: VMX with VPIDs keeps the guest's
